@@ -9,7 +9,11 @@ one implementation serves both client versions. To add an RPC, add a method name
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import re
+import shlex
+import sys
 import time
 from typing import Any
 
@@ -29,6 +33,28 @@ APP_STATES = {
 _NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
 _APP_ID_RE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
 _TAG_RE = re.compile(r"^[a-zA-Z0-9._-]{1,50}$")
+# Served to both client versions: the newest builder version 1.0.0 knows.
+IMAGE_BUILDER_VERSION = "2024.10"
+
+
+def _parse_env(text: str) -> dict[str, str]:
+    """The variables of a Dockerfile `ENV` instruction (`K=V ...` or the legacy `K V`)."""
+    parts = shlex.split(text)
+    if parts and "=" not in parts[0]:
+        return {parts[0]: " ".join(parts[1:])}
+    env = {}
+    for part in parts:
+        key, _, value = part.partition("=")
+        env[key] = value
+    return env
+
+
+def _secret_name_by_id(state: dict, secret_id: str) -> dict:
+    for env, secrets in state["secrets"].items():
+        for name, secret in secrets.items():
+            if secret["secret_id"] == secret_id:
+                return {"secret_id": secret_id, "environment": env, "name": name}
+    return {"secret_id": secret_id, "environment": "", "name": ""}
 
 
 def reply(cls, fields: dict | None = None):
@@ -355,3 +381,319 @@ class Handlers:
             secret = secrets[name]
             metadata = self.secret_metadata(state, env, name, secret)
         return reply(api_pb2.SecretGetOrCreateResponse, {"secret_id": secret["secret_id"], "metadata": metadata})
+
+    # ---------------------------------------------------------------- deploy: app objects
+
+    async def EnvironmentGetOrCreate(self, request, context):
+        state = self.store.read()
+        env = self.resolve_env(state, request.deployment_name)
+        return reply(
+            context["reply_type"],
+            {
+                "environment_id": state["environments"][env]["environment_id"],
+                "metadata": {
+                    "name": env,
+                    "settings": {"image_builder_version": IMAGE_BUILDER_VERSION, "webhook_suffix": ""},
+                },
+            },
+        )
+
+    def function_handle_metadata(self, state: dict, function_id: str) -> dict:
+        function = state["functions"][function_id]
+        return {
+            "function_name": function["function_name"],
+            "function_type": function.get("function_type", api_pb2.Function.FUNCTION_TYPE_FUNCTION),
+            "definition_id": function.get("definition_id", ""),
+            "app_id": function.get("app_id", ""),
+            "supported_input_formats": function.get("supported_input_formats", []),
+            "supported_output_formats": function.get("supported_output_formats", []),
+        }
+
+    async def AppGetLayout(self, request, context):
+        state = self.store.read()
+        app = self.get_app(state, request.app_id)
+        current = next((h for h in app["history"] if h["version"] == app["current_version"]), None)
+        function_ids = dict(current.get("functions", {})) if current else {}
+        objects = [
+            {"object_id": fid, "function_handle_metadata": self.function_handle_metadata(state, fid)}
+            for fid in function_ids.values()
+            if fid in state["functions"]
+        ]
+        return reply(
+            context["reply_type"],
+            {"app_layout": {"objects": objects, "function_ids": function_ids, "class_ids": {}}},
+        )
+
+    async def AppCreate(self, request, context):
+        with self.store.transaction() as state:
+            env = self.resolve_env(state, request.environment_name)
+            app_id = new_id("ap")
+            state["apps"][app_id] = {
+                "app_id": app_id,
+                "name": "",
+                "environment": env,
+                "description": request.description,
+                "state": "initializing" if request.app_state != api_pb2.APP_STATE_EPHEMERAL else "ephemeral",
+                "created_at": time.time(),
+                "stopped_at": 0,
+                "current_version": 0,
+                "history": [],
+                "logs": [],
+            }
+            url = f"https://modal.com/apps/{state['workspace']}/{env}/{app_id}"
+        return reply(context["reply_type"], {"app_id": app_id, "app_page_url": url, "app_logs_url": url})
+
+    async def AppHeartbeat(self, request, context):
+        return empty_pb2.Empty()
+
+    async def AppClientDisconnect(self, request, context):
+        with self.store.transaction() as state:
+            app = state["apps"].get(request.app_id)
+            if app is not None and app["state"] in ("initializing", "ephemeral"):
+                app["state"] = "stopped"
+                app["stopped_at"] = time.time()
+        return empty_pb2.Empty()
+
+    async def AppSetTags(self, request, context):
+        return empty_pb2.Empty()
+
+    async def AppGetTags(self, request, context):
+        return reply(context["reply_type"])
+
+    async def AppPublish(self, request, context):
+        with self.store.transaction() as state:
+            app = self.get_app(state, request.app_id)
+            name = request.name
+            if name and (not _NAME_RE.match(name) or _APP_ID_RE.match(name)):
+                raise GRPCError(Status.INVALID_ARGUMENT, f"Invalid App name: '{name}'.")
+            if request.deployment_tag and not _TAG_RE.match(request.deployment_tag):
+                raise GRPCError(Status.INVALID_ARGUMENT, f"Invalid deployment tag: '{request.deployment_tag}'.")
+            for other in state["apps"].values():
+                if (
+                    other["app_id"] != app["app_id"]
+                    and other["environment"] == app["environment"]
+                    and other["name"] == name
+                    and other["state"] == "deployed"
+                ):
+                    raise GRPCError(Status.ALREADY_EXISTS, f"An App named '{name}' is already deployed")
+            now = time.time()
+            version = max([h["version"] for h in app["history"]], default=0) + 1
+            app["history"].append(
+                {
+                    "version": version,
+                    "tag": request.deployment_tag,
+                    "deployed_at": now,
+                    "deployed_by": state["user"],
+                    "client_version": context["client_version"],
+                    "rollback_version": 0,
+                    "functions": dict(request.function_ids),
+                }
+            )
+            app["name"] = name or app["name"]
+            app["description"] = name or app["description"]
+            app["current_version"] = version
+            app["state"] = "deployed"
+            app["stopped_at"] = 0
+            for function_id in request.function_ids.values():
+                if function_id in state["functions"]:
+                    state["functions"][function_id]["app_id"] = app["app_id"]
+            url = self.app_url(state, app)
+        return reply(context["reply_type"], {"url": url, "deployed_at": now})
+
+    # ---------------------------------------------------------------- deploy: blobs and mounts
+
+    async def BlobCreate(self, request, context):
+        blob_id = new_id("bl")
+        url = f"{self.blob_url}/blobs/{blob_id}"
+        return reply(
+            context["reply_type"],
+            {"blob_id": blob_id, "upload_url": url, "blob_ids": [blob_id], "upload_urls": {"items": [url]}},
+        )
+
+    async def BlobGet(self, request, context):
+        return reply(context["reply_type"], {"download_url": f"{self.blob_url}/blobs/{request.blob_id}"})
+
+    def _has_content(self, sha256_hex: str) -> bool:
+        return os.path.exists(os.path.join(self.store.blob_dir, "sha256-" + sha256_hex))
+
+    async def MountBatchedCheckExistence(self, request, context):
+        missing = [h for h in request.sha256_hex_hashes if not self._has_content(h)]
+        return reply(context["reply_type"], {"missing_sha256_hex_hashes": missing})
+
+    async def MountPutFile(self, request, context):
+        if request.data_blob_id:
+            data = self.store.get_blob(request.data_blob_id)
+        elif request.data:
+            data = request.data
+        else:
+            return reply(context["reply_type"], {"exists": self._has_content(request.sha256_hex)})
+        if hashlib.sha256(data).hexdigest() != request.sha256_hex:
+            raise GRPCError(Status.INVALID_ARGUMENT, "sha256 mismatch")
+        self.store.put_blob("sha256-" + request.sha256_hex, data)
+        return reply(context["reply_type"], {"exists": True})
+
+    async def MountGetOrCreate(self, request, context):
+        files = {f.filename: f.sha256_hex for f in request.files}
+        missing = [name for name, digest in files.items() if not self._has_content(digest)]
+        if missing:
+            raise GRPCError(Status.FAILED_PRECONDITION, f"Mount files were not uploaded: {', '.join(missing)}")
+        with self.store.transaction() as state:
+            mount_id = new_id("mo")
+            state["mounts"][mount_id] = {"files": files, "deployment_name": request.deployment_name}
+        return reply(context["reply_type"], {"mount_id": mount_id, "handle_metadata": {}})
+
+    # ---------------------------------------------------------------- deploy: images
+
+    def _image_failure(self, state: dict, registry_ref: str) -> str | None:
+        """Why pulling `registry_ref` fails, or None when it can be pulled."""
+        for fault in state.get("faults", []):
+            image = fault.get("image")
+            if image and (image == registry_ref or registry_ref.endswith("@" + image) or image in registry_ref):
+                return fault.get("message") or f"Failed to pull image {registry_ref}: manifest unknown"
+        known = state["images"].get(registry_ref)
+        if known is not None:
+            if not known.get("pullable", True):
+                return known.get("message") or f"Failed to pull image {registry_ref}: manifest unknown"
+            return None
+        if "@sha256:" in registry_ref:
+            return f"Failed to pull image {registry_ref}: manifest unknown"
+        return None
+
+    async def ImageGetOrCreate(self, request, context):
+        image = request.image
+        commands = list(image.dockerfile_commands)
+        parents = [b.image_id for b in image.base_images]
+        registry_ref = ""
+        env: dict[str, str] = {}
+        for command in commands:
+            stripped = command.strip()
+            upper = stripped.upper()
+            if upper.startswith("FROM "):
+                ref = stripped.split()[1]
+                if ref != "base" and not parents:
+                    registry_ref = ref
+            elif upper.startswith("ENV "):
+                env.update(_parse_env(stripped[4:]))
+        with self.store.transaction() as state:
+            image_id = new_id("im")
+            parent = state["built_images"].get(parents[0]) if parents else None
+            record = {
+                "image_id": image_id,
+                "parent": parents[0] if parents else "",
+                "registry_ref": registry_ref or (parent or {}).get("registry_ref", ""),
+                "env": {**((parent or {}).get("env", {})), **env},
+                "registry_secret_id": image.image_registry_config.secret_id if image.HasField("image_registry_config") else "",
+                "status": "ok",
+                "error": "",
+            }
+            if registry_ref:
+                failure = self._image_failure(state, registry_ref)
+                if failure:
+                    record["status"] = "failed"
+                    record["error"] = failure
+                else:
+                    known = state["images"].get(registry_ref, {})
+                    record["env"] = {**known.get("env", {}), **record["env"]}
+            elif parent is not None and parent.get("status") == "failed":
+                record["status"] = "failed"
+                record["error"] = parent["error"]
+            state["built_images"][image_id] = record
+        return reply(
+            context["reply_type"],
+            {"image_id": image_id, "result": self._image_result(record), "metadata": self._image_metadata()},
+        )
+
+    @staticmethod
+    def _image_result(record: dict) -> dict:
+        if record["status"] == "failed":
+            return {"status": api_pb2.GenericResult.GENERIC_STATUS_FAILURE, "exception": record["error"]}
+        return {"status": api_pb2.GenericResult.GENERIC_STATUS_SUCCESS}
+
+    @staticmethod
+    def _image_metadata() -> dict:
+        return {
+            "python_version_info": sys.version,
+            "image_builder_version": IMAGE_BUILDER_VERSION,
+            "workdir": "/root",
+        }
+
+    async def ImageJoinStreaming(self, request, context):
+        state = self.store.read()
+        record = state["built_images"].get(request.image_id)
+        if record is None:
+            raise GRPCError(Status.NOT_FOUND, f"Image {request.image_id} not found")
+        yield reply(
+            context["reply_type"],
+            {"result": self._image_result(record), "eof": True, "metadata": self._image_metadata()},
+        )
+
+    # ---------------------------------------------------------------- deploy: functions
+
+    async def FunctionPrecreate(self, request, context):
+        with self.store.transaction() as state:
+            function_id = request.existing_function_id or new_id("fu")
+            function = state["functions"].setdefault(function_id, {})
+            function.update(
+                {
+                    "function_id": function_id,
+                    "function_name": request.function_name,
+                    "app_id": request.app_id,
+                    "function_type": request.function_type,
+                    "definition_id": new_id("de"),
+                    "supported_input_formats": list(getattr(request, "supported_input_formats", [])),
+                    "supported_output_formats": list(getattr(request, "supported_output_formats", [])),
+                }
+            )
+            metadata = self.function_handle_metadata(state, function_id)
+        return reply(context["reply_type"], {"function_id": function_id, "handle_metadata": metadata})
+
+    async def FunctionCreate(self, request, context):
+        if request.HasField("function"):
+            definition = request.function
+        elif has_field(request, "function_data") and request.HasField("function_data"):
+            definition = request.function_data.ranked_functions[0].function
+            definition_fields = request.function_data
+        else:
+            raise GRPCError(Status.INVALID_ARGUMENT, "FunctionCreate without a function definition")
+        names = definition.function_name or (definition_fields.function_name if not request.HasField("function") else "")
+        module_name = definition.module_name or (definition_fields.module_name if not request.HasField("function") else "")
+        with self.store.transaction() as state:
+            function_id = request.existing_function_id or new_id("fu")
+            function = state["functions"].setdefault(function_id, {"function_id": function_id, "definition_id": new_id("de")})
+            secret_names = []
+            for secret_id in definition.secret_ids:
+                secret_names.append(_secret_name_by_id(state, secret_id))
+            function.update(
+                {
+                    "function_id": function_id,
+                    "function_name": names,
+                    "module_name": module_name,
+                    "app_id": request.app_id,
+                    "image_id": definition.image_id,
+                    "mount_ids": list(definition.mount_ids),
+                    "secret_ids": list(definition.secret_ids),
+                    "secrets": secret_names,
+                    "definition_type": definition.definition_type,
+                    "function_serialized_blob": "",
+                    "supported_input_formats": list(getattr(definition, "supported_input_formats", [])),
+                    "supported_output_formats": list(getattr(definition, "supported_output_formats", [])),
+                }
+            )
+            if definition.function_serialized:
+                blob_id = "fn-" + function_id
+                self.store.put_blob(blob_id, definition.function_serialized)
+                function["function_serialized_blob"] = blob_id
+            metadata = self.function_handle_metadata(state, function_id)
+        response = reply(context["reply_type"], {"function_id": function_id, "handle_metadata": metadata})
+        if request.HasField("function"):
+            response.function.CopyFrom(request.function)
+        if has_field(response, "function_data"):
+            if has_field(request, "function_data") and request.HasField("function_data"):
+                response.function_data.CopyFrom(request.function_data)
+            else:
+                response.function_data.function_name = definition.function_name
+                response.function_data.module_name = definition.module_name
+                response.function_data.function_type = definition.function_type
+                ranked = response.function_data.ranked_functions.add()
+                ranked.function.CopyFrom(definition)
+        return response
