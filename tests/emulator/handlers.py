@@ -9,11 +9,14 @@ one implementation serves both client versions. To add an RPC, add a method name
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import os
 import re
 import shlex
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -47,6 +50,14 @@ def _parse_env(text: str) -> dict[str, str]:
         key, _, value = part.partition("=")
         env[key] = value
     return env
+
+
+def _secret_values_by_id(state: dict, secret_id: str) -> dict[str, str]:
+    for secrets in state["secrets"].values():
+        for secret in secrets.values():
+            if secret["secret_id"] == secret_id:
+                return dict(secret["values"])
+    return dict(state.get("anonymous_secrets", {}).get(secret_id, {}).get("values", {}))
 
 
 def _secret_name_by_id(state: dict, secret_id: str) -> dict:
@@ -85,6 +96,8 @@ class Handlers:
         self.server_url = ""
         # In-memory only: build results and function calls of this server process.
         self.fault_counts: dict[int, int] = {}
+        self.calls: dict[str, dict] = {}
+        self.background: set[asyncio.Future] = set()
 
     # ---------------------------------------------------------------- helpers
 
@@ -674,6 +687,7 @@ class Handlers:
                     "secret_ids": list(definition.secret_ids),
                     "secrets": secret_names,
                     "definition_type": definition.definition_type,
+                    "timeout_secs": definition.timeout_secs,
                     "function_serialized_blob": "",
                     "supported_input_formats": list(getattr(definition, "supported_input_formats", [])),
                     "supported_output_formats": list(getattr(definition, "supported_output_formats", [])),
@@ -684,16 +698,219 @@ class Handlers:
                 self.store.put_blob(blob_id, definition.function_serialized)
                 function["function_serialized_blob"] = blob_id
             metadata = self.function_handle_metadata(state, function_id)
-        response = reply(context["reply_type"], {"function_id": function_id, "handle_metadata": metadata})
-        if request.HasField("function"):
-            response.function.CopyFrom(request.function)
-        if has_field(response, "function_data"):
-            if has_field(request, "function_data") and request.HasField("function_data"):
-                response.function_data.CopyFrom(request.function_data)
-            else:
-                response.function_data.function_name = definition.function_name
-                response.function_data.module_name = definition.module_name
-                response.function_data.function_type = definition.function_type
-                ranked = response.function_data.ranked_functions.add()
-                ranked.function.CopyFrom(definition)
+            response = reply(context["reply_type"], {"function_id": function_id, "handle_metadata": metadata})
+            if request.HasField("function"):
+                response.function.CopyFrom(request.function)
+            if has_field(response, "function_data"):
+                if has_field(request, "function_data") and request.HasField("function_data"):
+                    response.function_data.CopyFrom(request.function_data)
+                else:
+                    response.function_data.function_name = definition.function_name
+                    response.function_data.module_name = definition.module_name
+                    response.function_data.function_type = definition.function_type
+                    ranked = response.function_data.ranked_functions.add()
+                    ranked.function.CopyFrom(definition)
+                # FunctionGet hands the definition back to clients that hydrate from it.
+                function["function_data_b64"] = base64.b64encode(response.function_data.SerializeToString()).decode()
         return response
+
+    # ---------------------------------------------------------------- function calls
+
+    async def FunctionGet(self, request, context):
+        state = self.store.read()
+        env = self.resolve_env(state, request.environment_name)
+        app = self.find_app(state, env, request.app_name)
+        if app is None or app["state"] != "deployed":
+            raise GRPCError(
+                Status.NOT_FOUND,
+                f"Lookup failed for Function '{request.object_tag}' from the '{request.app_name}' app: "
+                f"App '{request.app_name}' not found in environment '{env}'.",
+            )
+        current = next((h for h in app["history"] if h["version"] == app["current_version"]), {})
+        function_id = current.get("functions", {}).get(request.object_tag)
+        if function_id is None or function_id not in state["functions"]:
+            raise GRPCError(
+                Status.NOT_FOUND,
+                f"Lookup failed for Function '{request.object_tag}' from the '{request.app_name}' app: "
+                f"Function '{request.object_tag}' not found in App '{request.app_name}'.",
+            )
+        metadata = self.function_handle_metadata(state, function_id)
+        response = reply(context["reply_type"], {"function_id": function_id, "handle_metadata": metadata})
+        data_b64 = state["functions"][function_id].get("function_data_b64")
+        if data_b64 and has_field(response, "function"):
+            response.function.ParseFromString(base64.b64decode(data_b64))
+        return response
+
+    async def FunctionBindParams(self, request, context):
+        raise GRPCError(Status.UNIMPLEMENTED, "FunctionBindParams (classes) is not implemented by the modal emulator")
+
+    def _start_inputs(self, function_id: str, function_call_id: str, items) -> list[dict]:
+        call = self.calls.setdefault(function_call_id, {"function_id": function_id, "outputs": [], "event": asyncio.Event()})
+        started = []
+        for item in items:
+            input_id = new_id("in")
+            started.append({"idx": item.idx, "input_id": input_id, "input_jwt": input_id})
+            task = asyncio.ensure_future(self._run_input(function_id, function_call_id, input_id, item))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+        call["pending"] = call.get("pending", 0) + len(started)
+        return started
+
+    async def FunctionMap(self, request, context):
+        state = self.store.read()
+        if request.function_id not in state["functions"]:
+            raise GRPCError(Status.NOT_FOUND, f"Function {request.function_id} not found")
+        function_call_id = new_id("fc")
+        started = self._start_inputs(request.function_id, function_call_id, request.pipelined_inputs)
+        return reply(
+            context["reply_type"],
+            {"function_call_id": function_call_id, "pipelined_inputs": started, "function_call_jwt": function_call_id},
+        )
+
+    async def FunctionPutInputs(self, request, context):
+        started = self._start_inputs(request.function_id, request.function_call_id, request.inputs)
+        return reply(context["reply_type"], {"inputs": started})
+
+    async def FunctionGetOutputs(self, request, context):
+        call = self.calls.get(request.function_call_id)
+        if call is None:
+            raise GRPCError(Status.NOT_FOUND, f"Function call {request.function_call_id} not found")
+        if not call["outputs"]:
+            try:
+                await asyncio.wait_for(call["event"].wait(), timeout=max(0.0, min(request.timeout or 0, 55.0)))
+            except asyncio.TimeoutError:
+                pass
+        outputs = list(call["outputs"])
+        if outputs and request.clear_on_success:
+            call["outputs"] = []
+            call["event"] = asyncio.Event()
+        return reply(
+            context["reply_type"],
+            {
+                "outputs": outputs,
+                "idxs": [o["idx"] for o in outputs],
+                "last_entry_id": "0-0",
+                "num_unfinished_inputs": call.get("pending", 0),
+            },
+        )
+
+    async def FunctionCallCancel(self, request, context):
+        return empty_pb2.Empty()
+
+    def _container_environment(self, state: dict, function: dict) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        image_id = function.get("image_id", "")
+        chain = []
+        while image_id and image_id in state["built_images"]:
+            chain.append(state["built_images"][image_id])
+            image_id = state["built_images"][image_id].get("parent", "")
+        for image in reversed(chain):
+            env.update(image.get("env", {}))
+        for secret_id in function.get("secret_ids", []):
+            env.update(_secret_values_by_id(state, secret_id))
+        return env
+
+    def _materialize(self, state: dict, function: dict, workdir: str) -> None:
+        for mount_id in function.get("mount_ids", []):
+            for filename, digest in state["mounts"].get(mount_id, {}).get("files", {}).items():
+                if not filename.startswith("/root/"):
+                    continue
+                target = os.path.join(workdir, filename[len("/root/"):])
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as f:
+                    f.write(self.store.get_blob("sha256-" + digest))
+
+    async def _run_input(self, function_id: str, function_call_id: str, input_id: str, item) -> None:
+        call = self.calls[function_call_id]
+        state = self.store.read()
+        function = state["functions"][function_id]
+        data_format = item.input.data_format or api_pb2.DATA_FORMAT_PICKLE
+        args = self.store.get_blob(item.input.args_blob_id) if item.input.args_blob_id else item.input.args
+        output: dict[str, Any] = {"idx": item.idx, "input_id": input_id, "data_format": data_format}
+        with tempfile.TemporaryDirectory(prefix="modal-emulator-container-") as workdir:
+            root = os.path.join(workdir, "root")
+            os.makedirs(root)
+            self._materialize(state, function, root)
+            request_path = os.path.join(workdir, "request.json")
+            result_path = os.path.join(workdir, "result.json")
+            with open(request_path, "w") as f:
+                json.dump(
+                    {
+                        "workdir": root,
+                        "module": function.get("module_name", ""),
+                        "function": function["function_name"],
+                        "args_b64": base64.b64encode(args).decode(),
+                        "input_format": data_format,
+                        "output_format": data_format,
+                    },
+                    f,
+                )
+            env = self._container_environment(state, function)
+            env["HOME"] = root
+            started_at = time.time()
+            process = await asyncio.create_subprocess_exec(
+                self.python,
+                os.path.join(os.path.dirname(os.path.abspath(__file__)), "container.py"),
+                request_path,
+                result_path,
+                cwd=root,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            timeout = function.get("timeout_secs") or 300
+            try:
+                stdout, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
+                result = None
+                if os.path.exists(result_path):
+                    with open(result_path) as f:
+                        result = json.load(f)
+            except asyncio.TimeoutError:
+                process.kill()
+                stdout, _ = await process.communicate()
+                result = {"status": "timeout"}
+        text = stdout.decode(errors="replace")
+        self._append_logs(function, function_call_id, input_id, text)
+        if result is None:
+            output["result"] = {
+                "status": api_pb2.GenericResult.GENERIC_STATUS_FAILURE,
+                "exception": f"Container exited with code {process.returncode}",
+                "traceback": text[-4000:],
+            }
+        elif result["status"] == "success":
+            output["result"] = {"status": api_pb2.GenericResult.GENERIC_STATUS_SUCCESS, "data": result["data_b64"]}
+        elif result["status"] == "timeout":
+            output["result"] = {
+                "status": api_pb2.GenericResult.GENERIC_STATUS_TIMEOUT,
+                "exception": f"Function {function['function_name']} timed out after {timeout} seconds",
+            }
+        else:
+            output["result"] = {
+                "status": api_pb2.GenericResult.GENERIC_STATUS_FAILURE,
+                "exception": result["exception"],
+                "traceback": result["traceback"],
+                "data": result["data_b64"],
+            }
+        output["input_started_at"] = started_at
+        output["output_created_at"] = time.time()
+        call["outputs"].append(output)
+        call["pending"] = max(0, call.get("pending", 1) - 1)
+        call["event"].set()
+
+    def _append_logs(self, function: dict, function_call_id: str, input_id: str, text: str) -> None:
+        with self.store.transaction() as state:
+            app = state["apps"].get(function.get("app_id", ""))
+            if app is None:
+                return
+            now = time.time()
+            for line in text.splitlines(keepends=True):
+                app.setdefault("logs", []).append(
+                    {
+                        "time": now,
+                        "function_id": function["function_id"],
+                        "function_name": function["function_name"],
+                        "function_call_id": function_call_id,
+                        "input_id": input_id,
+                        "data": line,
+                    }
+                )
