@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -38,6 +39,10 @@ _APP_ID_RE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
 _TAG_RE = re.compile(r"^[a-zA-Z0-9._-]{1,50}$")
 # Served to both client versions: the newest builder version 1.0.0 knows.
 IMAGE_BUILDER_VERSION = "2024.10"
+
+
+def _rfc3339(seconds: float) -> str:
+    return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _parse_env(text: str) -> dict[str, str]:
@@ -914,3 +919,84 @@ class Handlers:
                         "data": line,
                     }
                 )
+
+    # ---------------------------------------------------------------- logs
+
+    @staticmethod
+    def _log_filter(request, entries: list[dict]) -> list[dict]:
+        selected = []
+        for index, entry in enumerate(entries):
+            if getattr(request, "function_id", "") and entry.get("function_id") != request.function_id:
+                continue
+            if getattr(request, "function_call_id", "") and entry.get("function_call_id") != request.function_call_id:
+                continue
+            if getattr(request, "search_text", "") and request.search_text not in entry.get("data", ""):
+                continue
+            selected.append({**entry, "entry_id": str(index + 1)})
+        return selected
+
+    @staticmethod
+    def _log_batch(entry: dict) -> dict:
+        return {
+            "task_id": "ta-emulator",
+            "function_id": entry.get("function_id", ""),
+            "input_id": entry.get("input_id", ""),
+            "entry_id": entry["entry_id"],
+            "items": [
+                {
+                    "data": entry.get("data", ""),
+                    "timestamp": entry.get("time", 0),
+                    "file_descriptor": api_pb2.FILE_DESCRIPTOR_STDOUT,
+                    "function_call_id": entry.get("function_call_id", ""),
+                    "input_id": entry.get("input_id", ""),
+                    "timestamp_ns": int(entry.get("time", 0) * 1e9),
+                }
+            ],
+        }
+
+    async def AppGetLogs(self, request, context):
+        """Sends the stored logs, then `app_done`: the emulator ends the stream where Modal would follow."""
+        state = self.store.read()
+        app = self.get_app(state, request.app_id)
+        entries = self._log_filter(request, app.get("logs", []))
+        if request.last_entry_id:
+            try:
+                after = int(request.last_entry_id)
+            except ValueError:
+                after = 0
+            entries = [e for e in entries if int(e["entry_id"]) > after]
+        for entry in entries:
+            yield reply(context["reply_type"], self._log_batch(entry))
+        yield reply(context["reply_type"], {"app_done": True})
+
+    @staticmethod
+    def _seconds(timestamp) -> float:
+        return timestamp.seconds + timestamp.nanos / 1e9
+
+    def _logs_in_range(self, request, app: dict) -> list[dict]:
+        since = self._seconds(request.since) if request.HasField("since") else 0.0
+        until = self._seconds(request.until) if request.HasField("until") else float("inf")
+        return [e for e in self._log_filter(request, app.get("logs", [])) if since <= e.get("time", 0) < until]
+
+    async def AppCountLogs(self, request, context):
+        state = self.store.read()
+        app = self.get_app(state, request.app_id)
+        bucket_secs = request.bucket_secs or 60
+        since = self._seconds(request.since)
+        counts: dict[int, int] = {}
+        for entry in self._logs_in_range(request, app):
+            bucket = int((entry["time"] - since) // bucket_secs)
+            counts[bucket] = counts.get(bucket, 0) + 1
+        buckets = []
+        for bucket, count in sorted(counts.items()):
+            start = since + bucket * bucket_secs
+            buckets.append({"bucket_start_at": _rfc3339(start), "stdout_logs": count})
+        return reply(context["reply_type"], {"app_id": app["app_id"], "buckets": buckets})
+
+    async def AppFetchLogs(self, request, context):
+        state = self.store.read()
+        app = self.get_app(state, request.app_id)
+        entries = self._logs_in_range(request, app)
+        if request.limit:
+            entries = entries[-request.limit:]
+        return reply(context["reply_type"], {"batches": [self._log_batch(e) for e in entries]})
