@@ -1,0 +1,3 @@
+//! The one integration test binary; topics are modules.
+
+mod name;
