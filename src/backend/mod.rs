@@ -1,0 +1,187 @@
+//! The seam to Modal. The planner and apply see only [`ModalBackend`]; the real implementation runs the
+//! `modal` CLI (and one Python helper on the CLI's interpreter), tests also use an in-memory fake.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::codes::Code;
+
+pub mod modal_cli;
+pub mod process;
+
+/// Why a call to Modal failed. Every variant maps to a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("the modal CLI could not be run (`{program}`): {reason}")]
+    CliMissing { program: String, reason: String },
+    #[error("the modal CLI is not logged in or its token was refused: {stderr}")]
+    NotLoggedIn { stderr: String },
+    #[error("Modal has no environment `{environment}`")]
+    UnknownEnvironment { environment: String },
+    #[error("Modal has no app `{app}` in environment `{environment}`")]
+    AppNotFound { environment: String, app: String },
+    #[error("app `{app}` in environment `{environment}` has no function `{function}`")]
+    FunctionNotFound {
+        environment: String,
+        app: String,
+        function: String,
+    },
+    #[error("`{command}` did not finish within {}s", timeout.as_secs())]
+    Timeout { command: String, timeout: Duration },
+    #[error("`{command}` failed (exit {exit_code:?}): {stderr}")]
+    CommandFailed {
+        command: String,
+        exit_code: Option<i32>,
+        stderr: String,
+    },
+    #[error("`{command}` printed output modalplan cannot read: {reason}")]
+    UnexpectedOutput { command: String, reason: String },
+    #[error("deploy of `{app}` to `{environment}` failed: {message}")]
+    DeployFailed {
+        environment: String,
+        app: String,
+        message: String,
+        /// The deploy's output, kept in this file.
+        log: Option<PathBuf>,
+    },
+    #[error("smoke check of `{app}` in `{environment}` failed: {message}")]
+    SmokeFailed {
+        environment: String,
+        app: String,
+        message: String,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl BackendError {
+    pub fn code(&self) -> Code {
+        match self {
+            BackendError::CliMissing { .. }
+            | BackendError::NotLoggedIn { .. }
+            | BackendError::UnknownEnvironment { .. }
+            | BackendError::AppNotFound { .. }
+            | BackendError::CommandFailed { .. }
+            | BackendError::UnexpectedOutput { .. } => Code::ErrModalCli,
+            BackendError::FunctionNotFound { .. } => Code::ErrFunctionNotFound,
+            BackendError::Timeout { .. } => Code::ErrModalTimeout,
+            BackendError::DeployFailed { .. } => Code::ErrDeployFailed,
+            BackendError::SmokeFailed { .. } => Code::ErrSmokeFailed,
+            BackendError::Interrupted => Code::ErrInterrupted,
+        }
+    }
+}
+
+/// What to read from Modal for one plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObserveRequest {
+    /// Environment → the app names whose deployment history is needed (managed apps).
+    pub environments: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// What is deployed, per environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Observed {
+    pub environments: BTreeMap<String, ObservedEnvironment>,
+}
+
+/// One Modal environment as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObservedEnvironment {
+    /// Every app listed in the environment, by name (stopped apps included, with their state).
+    pub apps: BTreeMap<String, ObservedApp>,
+    /// Names of the secrets present.
+    pub secrets: BTreeSet<String>,
+}
+
+/// One app as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObservedApp {
+    pub app_id: String,
+    pub state: AppState,
+    /// The live deployment, read from the app's history for the apps the request named.
+    pub live: Option<DeploymentRecord>,
+}
+
+/// An app's state as Modal lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppState {
+    Deployed,
+    Stopped,
+    /// Ephemeral, stopping, or a state a newer CLI added: kept as Modal printed it.
+    Other(String),
+}
+
+/// One entry of an app's deployment history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentRecord {
+    pub version: u32,
+    /// The deploy tag; `None` when the deployment had none.
+    pub tag: Option<String>,
+    pub deployed_at: Option<String>,
+    pub deployed_by: Option<String>,
+}
+
+/// One `modal deploy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    pub environment: String,
+    pub app_name: String,
+    pub tag: String,
+    /// Folder to run the deploy in.
+    pub workdir: PathBuf,
+    pub module: String,
+    /// Exported to the deploy: `PROCESSOR_REF`, `IMAGE_REF`, `TOOL_SECRETS`, `MODAL_ENVIRONMENT`,
+    /// `MODAL_APP_NAME` and the runtime settings.
+    pub env: BTreeMap<String, String>,
+    /// Where the deploy's output is written.
+    pub log_file: PathBuf,
+    pub timeout: Duration,
+}
+
+/// A call of a deployed function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRequest {
+    pub environment: String,
+    pub app_name: String,
+    pub function: String,
+    pub payload: serde_json::Value,
+    pub timeout: Duration,
+}
+
+/// Everything modalplan asks of Modal.
+#[async_trait]
+pub trait ModalBackend: Send + Sync {
+    /// Apps, their live deployments and secrets, for every environment of the request, in as few
+    /// processes as it can.
+    async fn observe(&self, request: &ObserveRequest) -> Result<Observed, BackendError>;
+
+    /// The live deployment of one app, `None` when it does not exist or is stopped; read right before a
+    /// deploy to refuse one that another apply moved.
+    async fn live_deployment(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Option<DeploymentRecord>, BackendError>;
+
+    /// Runs one deploy; returns the live deployment it made.
+    async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentRecord, BackendError>;
+
+    /// Calls a deployed function and returns what it returned.
+    async fn call(&self, request: &CallRequest) -> Result<serde_json::Value, BackendError>;
+
+    /// Makes `version` the live deployment again.
+    async fn rollback(
+        &self,
+        environment: &str,
+        app_name: &str,
+        version: u32,
+    ) -> Result<(), BackendError>;
+
+    /// Stops an app.
+    async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError>;
+}

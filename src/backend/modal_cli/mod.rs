@@ -1,0 +1,161 @@
+//! The real backend: runs the `modal` CLI, and one Python helper on the CLI's own interpreter (which has
+//! the Modal SDK) where that saves a process per app.
+//!
+//! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
+use super::process::ProcessSpec;
+use super::{
+    BackendError, CallRequest, DeployRequest, DeploymentRecord, ModalBackend, ObserveRequest,
+    Observed,
+};
+
+pub mod actions;
+pub mod read;
+
+/// How to reach Modal through its CLI.
+#[derive(Debug, Clone)]
+pub struct CliConfig {
+    /// The program and any leading arguments (`["modal"]`, `["uv", "run", "modal"]`).
+    pub argv: Vec<String>,
+    /// The interpreter with the Modal SDK; found from the CLI's script when `None`.
+    pub python: Option<PathBuf>,
+    /// Extra environment for every call.
+    pub env: BTreeMap<String, String>,
+    /// Limit for each read.
+    pub read_timeout: Duration,
+}
+
+impl CliConfig {
+    /// `MODALPLAN_MODAL_BIN` wins over the manifest's `[modal].cli`, so CI and tests can point at a venv.
+    pub fn from_manifest(cli: &[String], python: Option<&Path>, read_timeout: Duration) -> Self {
+        let argv = match std::env::var("MODALPLAN_MODAL_BIN") {
+            Ok(bin) if !bin.trim().is_empty() => vec![bin],
+            _ if cli.is_empty() => vec!["modal".to_owned()],
+            _ => cli.to_vec(),
+        };
+        let python = std::env::var_os("MODALPLAN_PYTHON")
+            .map(PathBuf::from)
+            .or_else(|| python.map(Path::to_path_buf));
+        Self {
+            argv,
+            python,
+            env: BTreeMap::new(),
+            read_timeout,
+        }
+    }
+
+    /// A `modal` invocation with these arguments and the read timeout.
+    pub fn modal(&self, arguments: &[&str]) -> ProcessSpec {
+        let mut argv = self.argv.clone();
+        argv.extend(arguments.iter().map(|arg| (*arg).to_owned()));
+        ProcessSpec {
+            argv,
+            env: self.env.clone(),
+            cwd: None,
+            timeout: self.read_timeout,
+            stdin: None,
+        }
+    }
+
+    /// The Python interpreter that runs the `modal` CLI: the configured one, else the `#!` line of the
+    /// CLI's script (a pip-installed `modal` is a Python script whose first line names its interpreter).
+    pub fn python(&self) -> Result<PathBuf, BackendError> {
+        if let Some(python) = &self.python {
+            return Ok(python.clone());
+        }
+        let program = self.argv.first().map_or("modal", String::as_str);
+        let script = find_on_path(program).ok_or_else(|| BackendError::CliMissing {
+            program: program.to_owned(),
+            reason:
+                "not found on PATH; install it (`pip install modal`) or set MODALPLAN_MODAL_BIN"
+                    .into(),
+        })?;
+        let head = std::fs::read(&script).map_err(|error| BackendError::CliMissing {
+            program: script.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        let first_line = head.split(|byte| *byte == b'\n').next().unwrap_or_default();
+        let first_line = String::from_utf8_lossy(first_line);
+        let interpreter = first_line
+            .strip_prefix("#!")
+            .and_then(|rest| rest.split_whitespace().next())
+            .filter(|path| path.contains("python"))
+            .ok_or_else(|| BackendError::CliMissing {
+                program: script.display().to_string(),
+                reason: "its Python interpreter could not be found from the script; set MODALPLAN_PYTHON".into(),
+            })?;
+        Ok(PathBuf::from(interpreter))
+    }
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let candidate = Path::new(program);
+    if candidate.components().count() > 1 {
+        return candidate.is_file().then(|| candidate.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
+
+/// The `modal` CLI backend, with a bound on how many processes run at once.
+#[derive(Debug, Clone)]
+pub struct ModalCli {
+    pub config: CliConfig,
+    pub permits: Arc<Semaphore>,
+}
+
+impl ModalCli {
+    pub fn new(config: CliConfig, concurrency: usize) -> Self {
+        Self {
+            config,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+}
+
+#[async_trait]
+impl ModalBackend for ModalCli {
+    async fn observe(&self, request: &ObserveRequest) -> Result<Observed, BackendError> {
+        read::observe(self, request).await
+    }
+
+    async fn live_deployment(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Option<DeploymentRecord>, BackendError> {
+        read::live_deployment(self, environment, app_name).await
+    }
+
+    async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentRecord, BackendError> {
+        actions::deploy(self, request).await
+    }
+
+    async fn call(&self, request: &CallRequest) -> Result<serde_json::Value, BackendError> {
+        actions::call(self, request).await
+    }
+
+    async fn rollback(
+        &self,
+        environment: &str,
+        app_name: &str,
+        version: u32,
+    ) -> Result<(), BackendError> {
+        actions::rollback(self, environment, app_name, version).await
+    }
+
+    async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError> {
+        actions::stop(self, environment, app_name).await
+    }
+}

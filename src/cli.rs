@@ -1,0 +1,387 @@
+//! The command line, in one place. Parsed values are resolved into settings by each command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Plan and apply deployments of processors to Modal from one declarative manifest.
+#[derive(Debug, Parser)]
+#[command(name = "modalplan", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to colour output: `auto` colours a terminal only, and honours `NO_COLOR`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// More detail on standard error (repeat for more); `RUST_LOG` works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The manifest to read.
+#[derive(Debug, Clone, Args)]
+pub struct ManifestArgs {
+    /// Path of the manifest.
+    #[arg(long, env = "MODALPLAN_MANIFEST", default_value = "processors.toml")]
+    pub manifest: PathBuf,
+}
+
+/// Which deployments a plan covers.
+#[derive(Debug, Clone, Args)]
+pub struct SelectionArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// Only this Modal environment (repeatable; default: every environment the manifest manages).
+    #[arg(long = "env", value_name = "ENV")]
+    pub environments: Vec<String>,
+
+    /// Only this processor ref (repeatable).
+    #[arg(long = "target", value_name = "REF")]
+    pub targets: Vec<String>,
+
+    /// Plan the caller's sandbox names (`<user>-<branch>-<app>`) instead of the CI names.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Skip the registry pre-flight check of image digests (offline use).
+    #[arg(long)]
+    pub no_registry_check: bool,
+
+    /// Stop orphans: apps named like a managed processor that the manifest no longer lists.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest: TOML syntax, the JSON Schema, then the semantic rules.
+    #[command(
+        after_help = "Examples:\n  modalplan validate\n  modalplan validate --manifest deploy/processors.toml --format github"
+    )]
+    Validate(ValidateArgs),
+
+    /// Print the JSON Schema of the manifest.
+    Schema,
+
+    /// Print the Modal app name of a processor ref.
+    #[command(
+        after_help = "Examples:\n  modalplan name llm/litellm@1            # llm-litellm-v1\n  modalplan name llm/litellm@1 --sandbox  # <user>-<branch>-llm-litellm-v1"
+    )]
+    Name(NameArgs),
+
+    /// Compare the manifest with what is deployed on Modal and print what would change.
+    #[command(
+        after_help = "Examples:\n  modalplan plan\n  modalplan plan --env main --format markdown\n  modalplan plan --out plan.json --detailed-exitcode"
+    )]
+    Plan(PlanArgs),
+
+    /// Make Modal match the manifest: deploy, smoke-check, roll back what fails.
+    #[command(
+        after_help = "Examples:\n  modalplan apply --env main\n  modalplan apply plan.json --yes"
+    )]
+    Apply(ApplyArgs),
+
+    /// Deploy one processor to your personal sandbox (`<user>-<branch>-<app>`).
+    #[command(after_help = "Example:\n  modalplan deploy --env dev --ref llm/litellm@1")]
+    Deploy(DeployArgs),
+
+    /// Show an app's logs.
+    Logs(LogsArgs),
+
+    /// Call a deployed processor with a payload and print its result as JSON.
+    #[command(
+        after_help = "Example:\n  modalplan invoke --env dev --ref llm/litellm@1 --payload-json '{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{}}'"
+    )]
+    Invoke(InvokeArgs),
+
+    /// Re-run the smoke checks of deployed apps.
+    Smoke(SmokeArgs),
+
+    /// Work with the secrets policy.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+
+    /// What is deployed for each ref, and whether it matches the manifest.
+    Status(StatusArgs),
+
+    /// Scaffold `processors.toml`, `modal_app.py` and CI workflows.
+    Init(InitArgs),
+
+    /// Stop sandbox apps whose git branch no longer exists.
+    Prune(PruneArgs),
+
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+
+    /// Print the man page.
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    /// Rendered diagnostics with the source line.
+    Human,
+    /// One JSON document with every diagnostic.
+    Json,
+    /// GitHub workflow-command annotations.
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[arg(long, value_enum, default_value_t = DiagnosticFormat::Human)]
+    pub format: DiagnosticFormat,
+
+    /// Fail on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// A processor ref, `namespace/name@version`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The Modal environment (names do not depend on it; accepted for symmetry with other commands).
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+
+    /// The caller's sandbox name (`<user>-<branch>-<app>`).
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Use this name as it is (checked against Modal's rules).
+    #[arg(long)]
+    pub app_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+
+    /// Save the plan, with what it was computed against, for `modalplan apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error or a blocked plan.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Post the Markdown plan as one sticky comment on the pull request (GitHub Actions).
+    #[arg(long)]
+    pub github_comment: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `modalplan plan --out`: applied exactly, or refused if stale.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// How many deploys run at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+
+    /// Stop launching deploys after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Leave a failed deploy in place instead of rolling it back.
+    #[arg(long)]
+    pub no_rollback: bool,
+
+    /// Where deploy logs are written.
+    #[arg(long, value_name = "DIR", default_value = ".modalplan/logs")]
+    pub log_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The Modal environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// The processor ref.
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: String,
+
+    /// Use this app name instead of the sandbox name.
+    #[arg(long)]
+    pub app_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Deploy this image instead of the manifest's (must be pinned by digest).
+    #[arg(long, value_name = "IMAGE@sha256:DIGEST")]
+    pub image: Option<String>,
+
+    /// Attach these secrets instead of the manifest's (comma list).
+    #[arg(long, value_delimiter = ',')]
+    pub secrets: Option<Vec<String>>,
+
+    #[arg(long)]
+    pub no_registry_check: bool,
+
+    /// Skip the smoke check after the deploy.
+    #[arg(long)]
+    pub no_smoke: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Keep streaming new lines.
+    #[arg(long, short)]
+    pub follow: bool,
+
+    /// Read the CI app name instead of the sandbox name.
+    #[arg(long)]
+    pub ci_name: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Mock,
+    Real,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The payload, e.g. `{"schema":"v1","mode":"mock","params":{}}`.
+    #[arg(long, value_name = "JSON")]
+    pub payload_json: String,
+
+    /// Overrides the payload's `mode`.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+
+    /// Function to call.
+    #[arg(long, default_value = "run")]
+    pub function: String,
+
+    /// Allow `--mode real` when `CI=true`.
+    #[arg(long)]
+    pub allow_real_in_ci: bool,
+
+    /// Call the CI app name instead of the sandbox name.
+    #[arg(long)]
+    pub ci_name: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// Only this ref (repeatable).
+    #[arg(long = "ref", value_name = "REF")]
+    pub references: Vec<String>,
+
+    /// Smoke-check the caller's sandbox apps.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Each declared secret in an environment: present or missing, who needs it, how to create it.
+    Check(SecretsCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsCheckArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to scaffold in.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// Sandbox apps whose branch is gone from the git remote.
+    #[arg(long, required = true)]
+    pub sandboxes: bool,
+
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// Stop them (without it, only list).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,43 @@
+//! One module per verb. Each resolves its arguments into settings, calls the core, and hands the result
+//! to a renderer; none prints except through [`crate::printer`].
+
+use miette::Report;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitStatus;
+
+pub mod name;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
+    match cli.command {
+        Command::Name(args) => name::run(&args),
+        Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
+        Command::Man => name::man(),
+        other => Err(miette::miette!(
+            code = "ERR_USAGE",
+            "`{}` is not available in this build yet",
+            command_name(&other)
+        )),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Validate(_) => "validate",
+        Command::Schema => "schema",
+        Command::Name(_) => "name",
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Deploy(_) => "deploy",
+        Command::Logs(_) => "logs",
+        Command::Invoke(_) => "invoke",
+        Command::Smoke(_) => "smoke",
+        Command::Secrets(_) => "secrets",
+        Command::Status(_) => "status",
+        Command::Init(_) => "init",
+        Command::Prune(_) => "prune",
+        Command::Completions(_) => "completions",
+        Command::Man => "man",
+    }
+}

@@ -1,0 +1,16 @@
+//! modalplan: plan and apply deployments of processors to Modal from one declarative manifest.
+//!
+//! Data flows one way: [`manifest`] → [`backend`] observes Modal → [`plan`] (pure) → [`render`] or
+//! [`apply`] → report → [`render`]. Only [`printer`] writes to the terminal.
+
+pub mod backend;
+pub mod cli;
+pub mod codes;
+pub mod commands;
+pub mod exit;
+pub mod fingerprint;
+pub mod manifest;
+pub mod naming;
+pub mod plan;
+pub mod printer;
+pub mod sandbox;

@@ -1,0 +1,51 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use modalplan::cli::{Cli, ColorChoice};
+use modalplan::exit::ExitStatus;
+use modalplan::printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.color {
+        ColorChoice::Always => anstream::ColorChoice::Always.write_global(),
+        ColorChoice::Never => anstream::ColorChoice::Never.write_global(),
+        ColorChoice::Auto => {}
+    }
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            printer::stderr(&format!(
+                "error: could not start the async runtime: {error}\n"
+            ));
+            return ExitStatus::Failure.into();
+        }
+    };
+    match runtime.block_on(modalplan::commands::run(cli)) {
+        Ok(status) => status.into(),
+        Err(report) => {
+            printer::stderr(&format!("{report:?}\n"));
+            ExitStatus::Failure.into()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "modalplan=info",
+        _ => "modalplan=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,169 @@
+//! The plan: what would change on Modal, per environment. Serialized as-is for `--format json` and
+//! `--out plan.json`; `format_version` changes when a field does.
+
+use crate::codes::Code;
+
+/// Version of the JSON form of a plan.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Everything `apply` needs, and what it was computed against.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub manifest: ManifestIdentity,
+    /// Environments planned, in manifest order.
+    pub environments: Vec<String>,
+    /// Deterministic order: environment (manifest order), then app name.
+    pub actions: Vec<Action>,
+    /// Warnings that do not block (an optional secret missing, ...).
+    pub warnings: Vec<Finding>,
+}
+
+/// Which manifest a plan was made from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestIdentity {
+    pub path: String,
+    /// `sha256:<hex>` of the manifest file.
+    pub sha256: String,
+}
+
+/// One thing to do (or not) to one app in one environment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Action {
+    pub environment: String,
+    /// The processor ref; `None` for an orphan.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub app_name: String,
+    pub kind: ActionKind,
+    /// Why an update is one, in words for people (`image sha256:0123… → sha256:4567…`).
+    pub reasons: Vec<Reason>,
+    /// The live deployment when planned; `None` when the app did not exist (or was stopped).
+    pub before: Option<Live>,
+    /// What will be deployed; `None` for orphans.
+    pub after: Option<Desired>,
+    /// Why it cannot go ahead (kind `blocked`).
+    pub blockers: Vec<Finding>,
+}
+
+/// What kind of change.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Create,
+    Update,
+    NoOp,
+    /// Deployed, named like a managed app, not in the manifest: shown, stopped only with `--prune`.
+    Orphan,
+    /// An orphan that `--prune` will stop.
+    Stop,
+    Blocked,
+}
+
+/// Why an update is one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    Image {
+        from: Option<String>,
+        to: String,
+    },
+    Secrets {
+        now: Vec<String>,
+    },
+    Runtime,
+    Code,
+    /// The live deployment has no modalplan tag: deployed outside modalplan.
+    Untagged,
+    /// Tagged by something else, or an older fingerprint format.
+    ForeignTag {
+        tag: String,
+    },
+    /// The app exists but is stopped.
+    Stopped,
+}
+
+/// The deployment live on Modal when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Live {
+    pub version: u32,
+    pub tag: Option<String>,
+}
+
+/// What apply deploys.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Desired {
+    /// The deploy tag (fingerprint).
+    pub tag: String,
+    /// `registry/repository@sha256:...`.
+    pub image: String,
+    /// Secrets attached to the function: the required ones and the optional ones present.
+    pub secrets: Vec<String>,
+    pub runtime: RuntimeSpec,
+    /// The smoke check to run after the deploy; `None` when disabled.
+    pub smoke: Option<SmokeSpec>,
+}
+
+/// Runtime settings exported to the deploy.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeSpec {
+    pub cpu: Option<f64>,
+    pub memory_mb: Option<u32>,
+    pub gpu: Option<String>,
+    pub timeout_s: Option<u32>,
+}
+
+/// A smoke check.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SmokeSpec {
+    pub function: String,
+    /// Sent with `mode` forced to `"mock"`.
+    pub payload: serde_json::Value,
+    pub timeout_s: u64,
+}
+
+/// A blocker or a warning, with the exact fix.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub code: Code,
+    pub message: String,
+    /// What to run or change to fix it.
+    pub fix: String,
+}
+
+impl Plan {
+    /// Counts per kind, for the summary line.
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for action in &self.actions {
+            match action.kind {
+                ActionKind::Create => summary.create += 1,
+                ActionKind::Update => summary.update += 1,
+                ActionKind::Stop => summary.stop += 1,
+                ActionKind::Blocked => summary.blocked += 1,
+                ActionKind::Orphan => summary.orphan += 1,
+                ActionKind::NoOp => summary.unchanged += 1,
+            }
+        }
+        summary
+    }
+
+    /// True when apply would change something.
+    pub fn has_changes(&self) -> bool {
+        let summary = self.summary();
+        summary.create + summary.update + summary.stop > 0
+    }
+}
+
+/// Counts per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub stop: usize,
+    pub blocked: usize,
+    pub orphan: usize,
+    pub unchanged: usize,
+}
