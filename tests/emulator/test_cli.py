@@ -10,6 +10,13 @@ import pytest
 from conftest import DIGEST_OK, DIGEST_UNPULLABLE, MODAL_VERSION, NEW, REPO, plain
 
 
+def error(message: str, old_title: str = "") -> str:
+    """A CLI error as `plain()` shows it: 1.6 prints `Error: ...`, 1.0 a rich panel titled by the grpc status."""
+    if NEW:
+        return plain("Error: " + message)
+    return plain(("Error: " + old_title if old_title else "Error") + " " + message)
+
+
 def utc(iso: str) -> str:
     """How both CLIs print a seeded time in --json output under TZ=UTC."""
     return iso.replace("T", " ").replace("Z", "+00:00")
@@ -196,7 +203,7 @@ def test_secret_create_and_list(emulator):
 
     again = emulator.modal("secret", "create", "NEWSEC", "A=2", "--env", "staging")
     assert again.returncode == 1
-    assert "Secret 'NEWSEC' already exists in environment 'staging'" in plain(again.stderr)
+    assert plain(again.stderr) == error("Secret 'NEWSEC' already exists in environment 'staging'", "Already exists")
     assert emulator.state()["secrets"]["staging"]["NEWSEC"]["values"] == {"A": "1", "B": "2"}
     assert [(c["rpc"], c["env"]) for c in emulator.calls() if c["rpc"].startswith("Secret")] == [
         ("SecretGetOrCreate", "staging"),
@@ -290,8 +297,7 @@ def test_deploy_missing_secret_fails_like_modal(emulator):
     assert result.returncode == 1
     if NEW:
         assert result.stderr == "Error: Secret 'LITELLM_API_BASE' not found in environment 'main'\n"
-    else:
-        assert plain(result.stderr) == "Error Secret 'LITELLM_API_BASE' not found in environment 'main'"
+    assert plain(result.stderr) == error("Secret 'LITELLM_API_BASE' not found in environment 'main'")
     assert emulator.app("main", "llm-litellm-v1")["history"] == before
     assert "AppPublish" not in emulator.rpcs()
     lookups = [c for c in emulator.calls() if c["rpc"] == "SecretGetOrCreate"]
@@ -307,7 +313,7 @@ def test_deploy_unpullable_digest_fails_as_image_build_failure(emulator):
         f"Image build for {image_id} failed with the exception: "
         f"Failed to pull image {DIGEST_UNPULLABLE}: manifest unknown"
     )
-    assert text.replace(" ", "") == ("Error: " + message if NEW else "Error " + message).replace(" ", "")
+    assert text == error(message)
     assert "AppPublish" not in emulator.rpcs()
 
 
@@ -315,7 +321,10 @@ def test_deploy_unknown_digest_fails(emulator):
     unknown = "ghcr.io/acme/theory/llm-litellm@sha256:" + "4" * 64
     result = emulator.deploy("main", "llm-litellm-v1", "mp-z", unknown, "OPENAI_API_KEY")
     assert result.returncode == 1
-    assert "manifest unknown" in plain(result.stderr)
+    image_id = [i for i in emulator.state()["built_images"].values() if i["status"] == "failed"][0]["image_id"]
+    assert plain(result.stderr) == error(
+        f"Image build for {image_id} failed with the exception: Failed to pull image {unknown}: manifest unknown"
+    )
     assert "AppPublish" not in emulator.rpcs()
 
 
@@ -323,34 +332,38 @@ def test_deploy_image_fault_fails(emulator):
     emulator.admin("fault", "add", "--image", DIGEST_OK, "--message", "registry said 401 Unauthorized")
     result = emulator.deploy("main", "llm-litellm-v1", "mp-f", DIGEST_OK, "OPENAI_API_KEY")
     assert result.returncode == 1
-    assert "registry said 401 Unauthorized" in plain(result.stderr)
+    image_id = [i for i in emulator.state()["built_images"].values() if i["status"] == "failed"][0]["image_id"]
+    assert plain(result.stderr) == error(
+        f"Image build for {image_id} failed with the exception: registry said 401 Unauthorized"
+    )
 
 
 def test_deploy_invalid_tag_is_refused_before_any_call(emulator):
     result = emulator.deploy("main", "llm-litellm-v1", "not a tag!", DIGEST_OK, "OPENAI_API_KEY")
     assert result.returncode == 1
-    expected = (
-        "Deployment tag 'not a tag!' is invalid."
-        if not NEW
-        else "Deployment tag 'not a tag!' is invalid."
+    assert plain(result.stderr) == error(
+        "Deployment tag 'not a tag!' is invalid. Tags may only contain alphanumeric characters, dashes, periods,"
+        " and underscores, and must be 50 characters or less"
     )
-    assert expected in plain(result.stderr)
-    assert "AppPublish" not in emulator.rpcs()
+    assert emulator.calls() == []
 
 
-def test_deploy_app_name_over_limit_is_refused(emulator):
+def test_deploy_app_name_over_limit_is_refused_before_any_call(emulator):
     name = "x" * 65
     result = emulator.deploy("main", name, "t", DIGEST_OK, "OPENAI_API_KEY")
     assert result.returncode == 1
-    assert f"Invalid App name: '{name}'." in plain(result.stderr)
-    assert "AppPublish" not in emulator.rpcs()
+    assert plain(result.stderr) == error(
+        f"Invalid App name: '{name}'. Names may contain only alphanumeric characters, dashes, periods, and"
+        " underscores, must be shorter than 64 characters, and cannot conflict with App ID strings."
+    )
+    assert emulator.calls() == []
 
 
 def test_deploy_unknown_environment(emulator):
     result = emulator.deploy("nope", "llm-litellm-v1", "t", DIGEST_OK, "OPENAI_API_KEY")
     assert result.returncode == 1
-    assert "Environment 'nope' not found" in plain(result.stderr)
-    assert "AppPublish" not in emulator.rpcs()
+    assert plain(result.stderr) == error("Environment 'nope' not found", "Not found")
+    assert emulator.rpcs() == ["AppGetByDeploymentName"]
 
 
 # ---------------------------------------------------------------- the container
