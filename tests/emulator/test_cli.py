@@ -174,6 +174,38 @@ def test_app_rollback_to_previous_and_named_version(emulator):
     assert [row["version" if NEW else "Version"] for row in listed] == ["v4", "v3", "v2", "v1"]
 
 
+@pytest.mark.skipif(not NEW, reason="modal 1.0 has no `app info`")
+def test_app_info_json_follows_stop_and_rollback(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
+
+    def info():
+        result = emulator.modal("app", "info", "llm-litellm-v1", "--json", "--env", "main")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert info() == {
+        "description": "llm-litellm-v1",
+        "app_id": app_id,
+        "lifecycle": {
+            "state": "deployed",
+            "created_at": "2026-01-05 10:00:00+00:00",
+            "created_by": "alice",
+            "deployed_at": "2026-01-12 09:30:00+00:00",
+            "deployed_by": "modalplan-ci",
+            "version": 2,
+            "stopped_at": None,
+            "stopped_by": None,
+        },
+        "functions": {},
+        "servers": {},
+    }
+    assert emulator.modal("app", "rollback", "llm-litellm-v1", "v1", "--env", "main").returncode == 0
+    assert info()["lifecycle"]["version"] == 3
+    assert emulator.modal(*stop_args("llm-litellm-v1", "main")).returncode == 0
+    lifecycle = info()["lifecycle"]
+    assert (lifecycle["state"], lifecycle["version"], lifecycle["stopped_by"]) == ("stopped", 3, "modalplan-ci")
+
+
 def test_app_rollback_unknown_version(emulator):
     result = emulator.modal("app", "rollback", "llm-litellm-v1", "v9", "--env", "main")
     assert result.returncode == 1

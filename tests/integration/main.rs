@@ -1,4 +1,6 @@
 //! The one integration test binary; topics are modules.
 
+mod emulator_support;
 mod name;
 mod naming;
+mod support;
