@@ -336,6 +336,40 @@ def test_deploy_missing_secret_fails_like_modal(emulator):
     assert ("LITELLM_API_BASE", "main") in [(c["deployment_name"], c["env"]) for c in lookups]
 
 
+@pytest.fixture
+def seed_without_pull_secret(seed):
+    del seed["secrets"]["staging"]["REGISTRY_AUTH"]
+    return seed
+
+
+def test_deploy_private_image_without_pull_secret_fails(tmp_path, seed_without_pull_secret):
+    from conftest import Emulator
+
+    emulator = Emulator(tmp_path, seed_without_pull_secret)
+    try:
+        result = emulator.deploy("staging", "llm-litellm-v1", "t1", DIGEST_OK, "")
+        assert result.returncode == 1
+        assert plain(result.stderr) == error("Secret 'REGISTRY_AUTH' not found in environment 'staging'")
+        assert "AppPublish" not in emulator.rpcs()
+        # The app created for the failed first deploy is left stopped, with no history.
+        created = [a for a in emulator.state()["apps"].values() if a["environment"] == "staging"]
+        assert [(a["state"], a["history"]) for a in created] == [("stopped", [])]
+    finally:
+        emulator.stop()
+
+
+def test_deploy_after_stop_starts_a_new_app_at_v1(emulator):
+    old_id = emulator.app("dev", "llm-litellm-v1")["app_id"]
+    assert emulator.modal(*stop_args("llm-litellm-v1", "dev")).returncode == 0
+    result = emulator.deploy("dev", "llm-litellm-v1", "fresh", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 0, result.stderr
+    app = emulator.app("dev", "llm-litellm-v1")
+    assert app["app_id"] != old_id
+    assert (app["state"], [(h["version"], h["tag"]) for h in app["history"]]) == ("deployed", [(1, "fresh")])
+    assert emulator.state()["apps"][old_id]["state"] == "stopped"
+    assert "AppCreate" in emulator.rpcs()
+
+
 def test_deploy_unpullable_digest_fails_as_image_build_failure(emulator):
     result = emulator.deploy("main", "llm-litellm-v1", "mp-y", DIGEST_UNPULLABLE, "OPENAI_API_KEY")
     assert result.returncode == 1
