@@ -112,6 +112,8 @@ class Handlers:
             state = self.store.read()
         except Exception:  # noqa: BLE001 - logging must never fail an RPC
             return ""
+        if rpc == "EnvironmentGetOrCreate":
+            return request.deployment_name or state["default_environment"]
         if request is not None and has_field(request, "environment_name"):
             name = request.environment_name or state["default_environment"]
             return name
@@ -254,6 +256,36 @@ class Handlers:
             fields["previous_app_id"] = app["app_id"]
             fields["lifecycle"] = self.lifecycle(app)
         return reply(api_pb2.AppGetByDeploymentNameResponse, fields)
+
+    async def AppGetOrCreate(self, request, context):
+        """`modal.App.lookup(name, environment_name=E, create_if_missing=...)`."""
+        with self.store.transaction() as state:
+            env = self.resolve_env(state, request.environment_name)
+            app = self.find_app(state, env, request.app_name)
+            if app is None:
+                if request.object_creation_type != api_pb2.OBJECT_CREATION_TYPE_CREATE_IF_MISSING:
+                    raise GRPCError(Status.NOT_FOUND, f"App '{request.app_name}' not found in environment '{env}'")
+                app_id = new_id("ap")
+                app = {
+                    "app_id": app_id,
+                    "name": request.app_name,
+                    "environment": env,
+                    "description": request.app_name,
+                    "state": "deployed",
+                    "created_at": time.time(),
+                    "stopped_at": 0,
+                    "current_version": 0,
+                    "history": [],
+                    "logs": [],
+                }
+                state["apps"][app_id] = app
+            metadata = {
+                "description": app["description"],
+                "app_id": app["app_id"],
+                "environment_name": env,
+                "lifecycle": self.lifecycle(app),
+            }
+        return reply(context["reply_type"], {"app_id": app["app_id"], "handle_metadata": metadata})
 
     async def AppGetLifecycle(self, request, context):
         state = self.store.read()

@@ -543,3 +543,27 @@ def test_unimplemented_rpc_is_named(emulator):
     result = emulator.modal("volume", "list", "--json", "--env", "main")
     assert result.returncode == 1
     assert "VolumeList is not implemented by the modal emulator" in plain(result.stderr)
+
+
+# ---------------------------------------------------------------- SDK lookups
+
+
+def test_sdk_app_lookup(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
+    code = (
+        "import modal\n"
+        "print(modal.App.lookup('llm-litellm-v1', environment_name='main').app_id)\n"
+        "try:\n"
+        "    modal.App.lookup('nope', environment_name='main')\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__module__, type(exc).__name__, getattr(exc, 'message', None) or exc)\n"
+    )
+    result = emulator.python(code)
+    assert result.returncode == 0, result.stderr
+    # 1.0 lets the raw grpclib error through here; 1.6 maps NOT_FOUND to NotFoundError.
+    raised = "modal.exception NotFoundError" if NEW else "grpclib.exceptions GRPCError"
+    assert result.stdout == f"{app_id}\n{raised} App 'nope' not found in environment 'main'\n"
+    assert [(c["rpc"], c["app_name"], c["env"]) for c in emulator.calls() if c["rpc"] == "AppGetOrCreate"] == [
+        ("AppGetOrCreate", "llm-litellm-v1", "main"),
+        ("AppGetOrCreate", "nope", "main"),
+    ]
