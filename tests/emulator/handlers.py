@@ -103,8 +103,18 @@ class Handlers:
         self.fault_counts: dict[int, int] = {}
         self.calls: dict[str, dict] = {}
         self.background: set[asyncio.Future] = set()
+        self.containers: set[asyncio.subprocess.Process] = set()
 
     # ---------------------------------------------------------------- helpers
+
+    async def shutdown(self) -> None:
+        """Kill the container processes this server started (by their own pids) and wait for them."""
+        for process in list(self.containers):
+            if process.returncode is None:
+                process.kill()
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
 
     def env_of_request(self, rpc: str, request) -> str:
         """The environment an RPC acts in, for the call log ("" when it has none)."""
@@ -914,6 +924,7 @@ class Handlers:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
             )
+            self.containers.add(process)
             timeout = function.get("timeout_secs") or 300
             try:
                 stdout, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
@@ -925,6 +936,8 @@ class Handlers:
                 process.kill()
                 stdout, _ = await process.communicate()
                 result = {"status": "timeout"}
+            finally:
+                self.containers.discard(process)
         text = stdout.decode(errors="replace")
         self._append_logs(function, function_call_id, input_id, text)
         if result is None:

@@ -323,6 +323,31 @@ def test_run_real_mode_sees_its_secret_and_not_the_pull_secret(emulator):
     }
 
 
+def test_run_real_mode_without_the_secret_value_returns_err_missing_secret(emulator):
+    # The secret exists (so the deploy passes) but does not hold the variable real mode needs.
+    created = emulator.modal("secret", "create", "OPENAI_API_KEY", "OTHER_KEY=1", "--env", "staging")
+    assert created.returncode == 0, created.stderr
+    deployed = emulator.deploy("staging", "llm-litellm-v1", "t1", DIGEST_OK, "OPENAI_API_KEY")
+    assert deployed.returncode == 0, deployed.stderr
+    code = (
+        "import json, modal\n"
+        "f = modal.Function.from_name('llm-litellm-v1', 'run', environment_name='staging')\n"
+        "print(json.dumps(f.remote({'schema': 'v1', 'mode': 'real'}), sort_keys=True))\n"
+        "print(json.dumps(f.remote({'schema': 'v1', 'mode': 'mock'})['status']))\n"
+    )
+    called = emulator.python(code)
+    assert called.returncode == 0, called.stderr
+    real, mock = called.stdout.splitlines()
+    assert json.loads(real) == {
+        "schema": "v1",
+        "status": "error",
+        "mode": "real",
+        "processor": "llm/litellm@1",
+        "error": {"code": "ERR_MISSING_SECRET", "message": "missing secret env vars: OPENAI_API_KEY"},
+    }
+    assert json.loads(mock) == "ok"
+
+
 def test_deploy_missing_secret_fails_like_modal(emulator):
     before = emulator.app("main", "llm-litellm-v1")["history"]
     result = emulator.deploy("main", "llm-litellm-v1", "mp-x", DIGEST_OK, "OPENAI_API_KEY,LITELLM_API_BASE")
