@@ -207,8 +207,11 @@ def test_app_info_json_follows_stop_and_rollback(emulator):
 
 
 def test_app_rollback_unknown_version(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
     result = emulator.modal("app", "rollback", "llm-litellm-v1", "v9", "--env", "main")
     assert result.returncode == 1
+    assert [(c["rpc"], c.get("version")) for c in emulator.calls() if c["rpc"] == "AppRollback"] == [("AppRollback", 9)]
+    assert len(emulator.state()["apps"][app_id]["history"]) == 2
     if NEW:
         assert result.stderr == "Error: Version v9 not found for app llm-litellm-v1\n"
     else:
@@ -299,9 +302,16 @@ def test_deploy_records_a_tagged_version_and_smoke_returns_the_real_value(emulat
     assert [c["rpc"] for c in emulator.calls()][:2] == ["FunctionGet", "FunctionMap"]
     assert "FunctionGetOutputs" in emulator.rpcs()
 
+    emulator.clear_calls()
     logs = emulator.modal("app", "logs", "llm-litellm-v1", "--env", "main", timeout=30)
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout == "smoke processor=llm/litellm@1 mode=mock\n"
+    # 1.0 streams (AppGetLogs; the emulator ends the stream); 1.6 fetches the last 100 entries and exits.
+    log_rpcs = [r for r in emulator.rpcs() if r.startswith("App") and "Logs" in r]
+    if NEW:
+        assert set(log_rpcs) == {"AppFetchLogs"}  # one per look-back window
+    else:
+        assert log_rpcs == ["AppGetLogs"]
 
 
 def test_run_real_mode_sees_its_secret_and_not_the_pull_secret(emulator):
