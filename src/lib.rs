@@ -9,6 +9,7 @@ pub mod codes;
 pub mod commands;
 pub mod exit;
 pub mod fingerprint;
+pub mod github;
 pub mod manifest;
 pub mod naming;
 pub mod plan;

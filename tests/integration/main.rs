@@ -1,3 +1,5 @@
 //! The one integration test binary; topics are modules.
 
+mod github;
 mod name;
+mod support;
