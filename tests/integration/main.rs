@@ -2,4 +2,5 @@
 
 mod github;
 mod name;
+mod naming;
 mod support;
