@@ -353,6 +353,22 @@ pub fn report_plan(
     Ok(())
 }
 
+/// Under GitHub Actions, the step summary and outputs of an apply: `has_changes` is whether anything
+/// was deployed or stopped, `failed` whether any processor failed.
+pub fn report_apply(
+    lookup: impl Fn(&str) -> Option<String>,
+    changed: bool,
+    failed: bool,
+    markdown: &str,
+) -> std::io::Result<()> {
+    if !is_github_actions(&lookup) {
+        return Ok(());
+    }
+    append_step_summary(&lookup, markdown)?;
+    write_outcome_outputs(&lookup, changed, false, failed)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

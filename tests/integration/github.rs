@@ -462,6 +462,28 @@ fn under_actions_a_plan_appends_its_summary_and_writes_its_outputs() {
 }
 
 #[test]
+fn under_actions_an_apply_appends_its_report_and_says_it_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let output = dir.path().join("output");
+    let lookup = |name: &str| match name {
+        "GITHUB_ACTIONS" => Some("true".to_owned()),
+        "GITHUB_STEP_SUMMARY" => Some(summary.to_str().unwrap().to_owned()),
+        "GITHUB_OUTPUT" => Some(output.to_str().unwrap().to_owned()),
+        _ => None,
+    };
+    actions::report_apply(lookup, true, true, "## Apply: 1 failed, rolled back").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        "## Apply: 1 failed, rolled back\n\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "has_changes=true\nblocked=false\nfailed=true\n"
+    );
+}
+
+#[test]
 fn outside_actions_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
