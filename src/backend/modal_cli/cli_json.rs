@@ -321,8 +321,8 @@ mod tests {
             "row 0 has no `description` column"
         );
         assert_eq!(
-            parse_history(r#"[{"Version": "2"}]"#).unwrap_err().0,
-            "row 0: version `2` is not `v<number>`"
+            parse_history(r#"[{"Version": "two"}]"#).unwrap_err().0,
+            "row 0: version `two` is not `v<number>`"
         );
     }
 
