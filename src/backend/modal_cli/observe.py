@@ -15,7 +15,11 @@ import asyncio
 import json
 import sys
 import traceback
+import warnings
 from datetime import datetime
+
+# Deprecation notices of the SDK would only add noise to stderr, which modalplan shows on failure.
+warnings.filterwarnings("ignore")
 
 CONCURRENCY = 16
 
@@ -162,15 +166,24 @@ async def history(stub, limit, environment, name, app_id):
     ]
 
 
+async def gather(*awaitables):
+    # Every call finishes before the first failure is raised, so none is left running at exit.
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 async def observe_environment(stub, limit, environment, wanted):
-    apps, secrets = await asyncio.gather(list_apps(stub, limit, environment), list_secrets(stub, limit, environment))
+    apps, secrets = await gather(list_apps(stub, limit, environment), list_secrets(stub, limit, environment))
     # `modal app history NAME` reads the deployed app of that name; so does this.
     deployed = {}
     for app in apps:
         if app["state"] == "deployed" and app["description"] in wanted:
             deployed.setdefault(app["description"], app["app_id"])
     names = sorted(deployed)
-    histories = await asyncio.gather(*(history(stub, limit, environment, name, deployed[name]) for name in names))
+    histories = await gather(*(history(stub, limit, environment, name, deployed[name]) for name in names))
     return {"apps": apps, "secrets": secrets, "histories": dict(zip(names, histories))}
 
 
@@ -185,7 +198,7 @@ async def observe(request):
     stub = getattr(client, "_stub", None) or client.stub
     limit = asyncio.Semaphore(CONCURRENCY)
     environments = request["environments"]
-    results = await asyncio.gather(
+    results = await gather(
         *(observe_environment(stub, limit, environment, set(names)) for environment, names in environments.items())
     )
     return dict(zip(environments, results))
