@@ -14,4 +14,5 @@ pub mod manifest;
 pub mod naming;
 pub mod plan;
 pub mod printer;
+pub mod render;
 pub mod sandbox;
