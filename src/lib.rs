@@ -3,6 +3,7 @@
 //! Data flows one way: [`manifest`] → [`backend`] observes Modal → [`plan`] (pure) → [`render`] or
 //! [`apply`] → report → [`render`]. Only [`printer`] writes to the terminal.
 
+pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod codes;
