@@ -64,7 +64,7 @@ fn app_list_json_reaches_the_emulator_with_each_cli() {
 fn injected_fault_fails_the_cli_call() {
     let emulator = Emulator::start(ModalCli::New, &workspace_seed());
     emulator.add_fault(
-        json!({"rpc": "AppList", "status": "PERMISSION_DENIED", "message": "no access"}),
+        &json!({"rpc": "AppList", "status": "PERMISSION_DENIED", "message": "no access"}),
     );
     let output = app_list(&emulator, "main");
     assert_eq!(output.status.code(), Some(1));

@@ -225,9 +225,7 @@ impl Emulator {
     }
 
     /// Adds a fault (format in docs/emulator.md), e.g. `{"rpc": "AppList", "status": "UNAVAILABLE"}`.
-    // By value, so a call site can pass `json!({...})` as it is.
-    #[allow(clippy::needless_pass_by_value)]
-    pub fn add_fault(&self, fault: Value) {
+    pub fn add_fault(&self, fault: &Value) {
         let output = Command::new(self.python())
             .arg(repo_root().join("tests/emulator/admin.py"))
             .arg("--state")

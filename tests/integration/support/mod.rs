@@ -1,3 +1,4 @@
-//! Shared support for the integration tests.
+//! Test support shared by the topics of the integration binary.
 
 pub mod emulator;
+pub mod github_api;
