@@ -1,3 +1,4 @@
 //! The one integration test binary; topics are modules.
 
 mod name;
+mod validate;
