@@ -31,7 +31,7 @@ pub enum NamingError {
     )]
     EmptyPart { input: String, part: &'static str },
     #[error(
-        "`{input}` is not a valid Modal app name: use 1 to 64 characters of [a-zA-Z0-9._-], not shaped like an app id (ap-...)"
+        "`{input}` is not a valid Modal app name: use 1 to 64 characters of [a-zA-Z0-9._-], not starting with `-` nor shaped like an app id (ap-...)"
     )]
     AppName { input: String },
 }
@@ -140,6 +140,8 @@ impl AppName {
         if input.is_empty()
             || input.len() > MAX_APP_NAME_LEN
             || !valid_chars
+            // A leading `-` would reach the `modal` CLI as an option.
+            || input.starts_with('-')
             || looks_like_app_id(input)
         {
             return Err(NamingError::AppName {

@@ -1,4 +1,8 @@
 //! The one integration test binary; topics are modules.
 
+mod emulator_support;
+mod github;
 mod name;
+mod naming;
+mod support;
 mod validate;
