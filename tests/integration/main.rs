@@ -2,6 +2,8 @@
 
 mod emulator_support;
 mod github;
+mod manifest_docs;
 mod name;
 mod naming;
 mod support;
+mod validate;
