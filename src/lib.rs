@@ -13,5 +13,6 @@ pub mod manifest;
 pub mod naming;
 pub mod plan;
 pub mod printer;
+pub mod registry;
 pub mod render;
 pub mod sandbox;
