@@ -3,12 +3,14 @@
 //! Data flows one way: [`manifest`] → [`backend`] observes Modal → [`plan`] (pure) → [`render`] or
 //! [`apply`] → report → [`render`]. Only [`printer`] writes to the terminal.
 
+pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod codes;
 pub mod commands;
 pub mod exit;
 pub mod fingerprint;
+pub mod github;
 pub mod manifest;
 pub mod naming;
 pub mod plan;

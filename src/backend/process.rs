@@ -2,8 +2,10 @@
 //! output captured (and optionally written to a log file).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -46,8 +48,33 @@ impl ProcessSpec {
     }
 
     /// Runs it to the end or to its timeout. On timeout the process group gets SIGTERM, then SIGKILL
-    /// after two seconds, and is reaped.
+    /// after two seconds, and is reaped. Dropping the future (an interrupt) also signals the group.
     pub async fn run(&self) -> Result<ProcessOutput, BackendError> {
+        self.run_with_log(None).await
+    }
+
+    /// Like [`ProcessSpec::run`], and also appends standard output and error to `log_file` as they come,
+    /// so the log is whole even when the process is killed.
+    pub async fn run_logged(&self, log_file: &Path) -> Result<ProcessOutput, BackendError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_file)
+            .map_err(|error| BackendError::CommandFailed {
+                command: self.display(),
+                exit_code: None,
+                stderr: format!(
+                    "could not open the log file {}: {error}",
+                    log_file.display()
+                ),
+            })?;
+        self.run_with_log(Some(Arc::new(Mutex::new(file)))).await
+    }
+
+    async fn run_with_log(
+        &self,
+        log: Option<Arc<Mutex<std::fs::File>>>,
+    ) -> Result<ProcessOutput, BackendError> {
         let (program, args) = self
             .argv
             .split_first()
@@ -75,7 +102,7 @@ impl ProcessSpec {
             program: program.clone(),
             reason: error.to_string(),
         })?;
-        let pid = child.id();
+        let mut guard = GroupGuard(child.id());
         if let (Some(bytes), Some(mut stdin)) = (self.stdin.clone(), child.stdin.take()) {
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;
@@ -83,24 +110,19 @@ impl ProcessSpec {
                 let _ = stdin.write_all(&bytes).await;
             });
         }
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let read_stdout = async move {
-            let mut buffer = Vec::new();
-            let _ = stdout.read_to_end(&mut buffer).await;
-            buffer
-        };
-        let read_stderr = async move {
-            let mut buffer = Vec::new();
-            let _ = stderr.read_to_end(&mut buffer).await;
-            buffer
-        };
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
         let finished = async {
-            let (out, err, status) = tokio::join!(read_stdout, read_stderr, child.wait());
+            let (out, err, status) = tokio::join!(
+                read_all(stdout, log.clone()),
+                read_all(stderr, log.clone()),
+                child.wait()
+            );
             (out, err, status)
         };
         match tokio::time::timeout(self.timeout, finished).await {
             Ok((out, err, status)) => {
+                guard.disarm();
                 let status = status.map_err(|error| BackendError::CommandFailed {
                     command: self.display(),
                     exit_code: None,
@@ -113,7 +135,7 @@ impl ProcessSpec {
                 })
             }
             Err(_) => {
-                if let Some(pid) = pid {
+                if let Some(pid) = guard.disarm() {
                     kill_group(pid).await;
                 }
                 Err(BackendError::Timeout {
@@ -121,6 +143,58 @@ impl ProcessSpec {
                     timeout: self.timeout,
                 })
             }
+        }
+    }
+}
+
+/// Reads a pipe to its end, appending each chunk to the log when there is one.
+async fn read_all(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    log: Option<Arc<Mutex<std::fs::File>>>,
+) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0_u8; 8192];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                buffer.extend_from_slice(&chunk[..read]);
+                if let Some(log) = &log {
+                    let mut file = log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    // A log that cannot be written must not fail the command it records.
+                    let _ = file.write_all(&chunk[..read]);
+                }
+            }
+        }
+    }
+    buffer
+}
+
+/// Signals the process group when the future running it is dropped before the process ended (an
+/// interrupt cut it): SIGTERM now, SIGKILL two seconds later.
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn disarm(&mut self) -> Option<u32> {
+        self.0.take()
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(pid) = self.0.take() else { return };
+        let Ok(raw) = i32::try_from(pid) else { return };
+        let group = Pid::from_raw(raw);
+        if killpg(group, Signal::SIGTERM).is_err() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = killpg(group, Signal::SIGKILL);
+            });
         }
     }
 }
@@ -171,6 +245,76 @@ mod tests {
         };
         let error = spec.run().await.unwrap_err();
         assert!(matches!(error, BackendError::Timeout { .. }), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_logged_run_writes_both_streams_to_the_log_and_returns_them() {
+        let folder = tempfile::tempdir().unwrap();
+        let log = folder.path().join("deploy.log");
+        let spec = ProcessSpec {
+            argv: vec!["sh".into(), "-c".into(), "echo out; echo err >&2".into()],
+            timeout: Duration::from_secs(10),
+            ..ProcessSpec::default()
+        };
+        let output = spec.run_logged(&log).await.unwrap();
+        assert_eq!(output.stdout, "out\n");
+        assert_eq!(output.stderr, "err\n");
+        let mut lines: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        assert_eq!(lines, ["err", "out"]);
+    }
+
+    #[tokio::test]
+    async fn dropping_a_running_process_signals_its_whole_group() {
+        let folder = tempfile::tempdir().unwrap();
+        let pid_file = folder.path().join("pid");
+        let spec = ProcessSpec {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+            ],
+            timeout: Duration::from_secs(60),
+            ..ProcessSpec::default()
+        };
+        let run = spec.run();
+        let cut = async {
+            while std::fs::read_to_string(&pid_file).map_or(true, |text| text.trim().is_empty()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = run => panic!("the process should still be running"),
+            () = cut => {}
+        }
+        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut alive = true;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Gone, or a zombie waiting for whatever reaps orphans here.
+            let state =
+                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            let zombie = state
+                .rsplit(") ")
+                .next()
+                .is_some_and(|rest| rest.starts_with('Z'));
+            if state.is_empty() || zombie {
+                alive = false;
+                break;
+            }
+        }
+        assert!(
+            !alive,
+            "the grandchild {grandchild} outlived the dropped run"
+        );
     }
 
     #[tokio::test]

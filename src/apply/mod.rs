@@ -1,0 +1,212 @@
+//! Apply: executes a plan's changes through the backend, app by app with bounded parallelism: re-check,
+//! deploy, smoke-check, roll back what fails, and report the state each app is left in.
+//!
+//! The executor never prints: it sends [`Event`]s to a sink the command renders, and returns an
+//! [`ApplyReport`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::plan::ActionKind;
+
+mod executor;
+pub mod report;
+#[cfg(test)]
+mod tests;
+
+pub use executor::{deploy_environment, execute, mock_payload, smoke_envelope_error};
+pub use report::{AppError, AppReport, ApplyReport, Outcome};
+
+/// How to apply, resolved from the command line and the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplySettings {
+    /// Deploys running at once (at least 1).
+    pub parallelism: usize,
+    /// Start nothing new after the first failure.
+    pub fail_fast: bool,
+    /// Roll back (or stop) what fails; `false` with `--no-rollback`.
+    pub rollback: bool,
+    /// Deploy logs go to `<log_dir>/<environment>/<app>.log`.
+    pub log_dir: PathBuf,
+    /// Folder `modal deploy` runs in.
+    pub workdir: PathBuf,
+    /// Module deployed with `modal deploy -m`.
+    pub module: String,
+    pub deploy_timeout: Duration,
+    /// Names never stopped, whatever the plan says.
+    pub protect: Vec<String>,
+    /// After an interrupt, how long running work may go on before it is killed.
+    pub grace_period: Duration,
+}
+
+/// What the executor reports as it goes, for a progress display.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An action began (its re-check of the live deployment).
+    Started {
+        environment: String,
+        app_name: String,
+        kind: ActionKind,
+    },
+    Deploying {
+        environment: String,
+        app_name: String,
+        log: PathBuf,
+    },
+    SmokeChecking {
+        environment: String,
+        app_name: String,
+        version: u32,
+    },
+    RollingBack {
+        environment: String,
+        app_name: String,
+        to: u32,
+    },
+    Stopping {
+        environment: String,
+        app_name: String,
+    },
+    /// The grace period after an interrupt ran out: the app's running step was killed.
+    Killed {
+        environment: String,
+        app_name: String,
+    },
+    /// An action ended.
+    Finished(AppReport),
+    /// A Ctrl-C or SIGTERM arrived: nothing new starts.
+    Interrupted { grace_period: Duration },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started {
+                environment,
+                app_name,
+                kind,
+            } => {
+                let verb = match kind {
+                    ActionKind::Create => "creating",
+                    ActionKind::Update => "updating",
+                    ActionKind::Stop => "stopping (prune)",
+                    _ => "checking",
+                };
+                write!(f, "{environment}/{app_name}: {verb}")
+            }
+            Event::Deploying {
+                environment,
+                app_name,
+                log,
+            } => write!(
+                f,
+                "{environment}/{app_name}: deploying (log: {})",
+                log.display()
+            ),
+            Event::SmokeChecking {
+                environment,
+                app_name,
+                version,
+            } => write!(f, "{environment}/{app_name}: smoke-checking v{version}"),
+            Event::RollingBack {
+                environment,
+                app_name,
+                to,
+            } => write!(f, "{environment}/{app_name}: rolling back to v{to}"),
+            Event::Stopping {
+                environment,
+                app_name,
+            } => write!(f, "{environment}/{app_name}: stopping"),
+            Event::Killed {
+                environment,
+                app_name,
+            } => write!(
+                f,
+                "{environment}/{app_name}: grace period over, killed its running step"
+            ),
+            Event::Finished(app) => {
+                write!(
+                    f,
+                    "{}/{}: {}",
+                    app.environment,
+                    app.app_name,
+                    app.outcome.describe()
+                )?;
+                if let Some(error) = app.errors.first() {
+                    write!(f, " ({}: {})", error.code, error.message)?;
+                }
+                Ok(())
+            }
+            Event::Interrupted { grace_period } => write!(
+                f,
+                "interrupted: starting nothing new; running deploys get {}s to finish",
+                grace_period.as_secs()
+            ),
+        }
+    }
+}
+
+/// Where events go.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// A sink that drops every event.
+pub fn no_events() -> EventSink {
+    Arc::new(|_: &Event| {})
+}
+
+/// The executor's view of Ctrl-C / SIGTERM: set once, never cleared.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    receiver: watch::Receiver<bool>,
+}
+
+/// Sets the [`Interrupt`] it was made with.
+#[derive(Debug, Clone)]
+pub struct InterruptHandle {
+    sender: Arc<watch::Sender<bool>>,
+}
+
+impl Interrupt {
+    pub fn new() -> (InterruptHandle, Interrupt) {
+        let (sender, receiver) = watch::channel(false);
+        (
+            InterruptHandle {
+                sender: Arc::new(sender),
+            },
+            Interrupt { receiver },
+        )
+    }
+
+    /// One that never fires.
+    pub fn never() -> Interrupt {
+        Self::new().1
+    }
+
+    pub fn requested(&self) -> bool {
+        *self.receiver.borrow()
+    }
+
+    /// Resolves once interrupted; never, when the handle is gone without firing.
+    pub async fn wait(&self) {
+        let mut receiver = self.receiver.clone();
+        if receiver.wait_for(|interrupted| *interrupted).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Resolves `grace_period` after the interrupt.
+    pub async fn grace_expired(&self, grace_period: Duration) {
+        self.wait().await;
+        tokio::time::sleep(grace_period).await;
+    }
+}
+
+impl InterruptHandle {
+    pub fn trigger(&self) {
+        self.sender.send_replace(true);
+    }
+}

@@ -1,0 +1,797 @@
+//! The executor against the in-memory fake: order of calls, the parallelism bound, rollback paths,
+//! fail-fast, refusal of concurrent changes, interrupts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::backend::BackendError;
+use crate::backend::fake::{DeployFault, FakeBackend, FakeCall, SmokeAnswer};
+use crate::codes::Code;
+use crate::plan::model::{
+    Action, ActionKind, Desired, Live, ManifestIdentity, PLAN_FORMAT_VERSION, Plan, RuntimeSpec,
+    SmokeSpec,
+};
+
+const OLD_TAG: &str = "mp1-000000000000-aaaaaa-bbbbbb-cccccc";
+const NEW_TAG: &str = "mp1-111111111111-aaaaaa-bbbbbb-cccccc";
+
+fn settings(log_dir: &std::path::Path) -> ApplySettings {
+    ApplySettings {
+        parallelism: 4,
+        fail_fast: false,
+        rollback: true,
+        log_dir: log_dir.to_path_buf(),
+        workdir: "code".into(),
+        module: "modal_app".into(),
+        deploy_timeout: Duration::from_secs(60),
+        protect: Vec::new(),
+        grace_period: Duration::from_secs(5),
+    }
+}
+
+fn desired() -> Desired {
+    Desired {
+        tag: NEW_TAG.into(),
+        image: format!("ghcr.io/acme/tool@sha256:{}", "1".repeat(64)),
+        secrets: vec!["OPENAI_API_KEY".into(), "REGISTRY_AUTH".into()],
+        runtime: RuntimeSpec {
+            cpu: Some(1.5),
+            memory_mb: Some(2048),
+            gpu: None,
+            timeout_s: Some(60),
+        },
+        smoke: Some(SmokeSpec {
+            function: "smoke".into(),
+            payload: serde_json::json!({"schema": "v1", "mode": "real", "params": {}}),
+            timeout_s: 30,
+        }),
+    }
+}
+
+fn create(app: &str) -> Action {
+    Action {
+        environment: "main".into(),
+        reference: Some(format!("ns/{app}@1")),
+        app_name: app.into(),
+        kind: ActionKind::Create,
+        reasons: Vec::new(),
+        before: None,
+        after: Some(desired()),
+        blockers: Vec::new(),
+    }
+}
+
+fn update(app: &str, version: u32) -> Action {
+    Action {
+        kind: ActionKind::Update,
+        before: Some(Live {
+            version,
+            tag: Some(OLD_TAG.into()),
+        }),
+        ..create(app)
+    }
+}
+
+fn plan(actions: Vec<Action>) -> Plan {
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        manifest: ManifestIdentity {
+            path: "processors.toml".into(),
+            sha256: "sha256:00".into(),
+        },
+        environments: vec!["main".into()],
+        actions,
+        warnings: Vec::new(),
+    }
+}
+
+struct Run {
+    report: ApplyReport,
+    events: Vec<String>,
+}
+
+async fn run(backend: &FakeBackend, plan: &Plan, settings: &ApplySettings) -> Run {
+    run_with(backend, plan, settings, Interrupt::never()).await
+}
+
+async fn run_with(
+    backend: &FakeBackend,
+    plan: &Plan,
+    settings: &ApplySettings,
+    interrupt: Interrupt,
+) -> Run {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink_events = Arc::clone(&events);
+    let sink: EventSink = Arc::new(move |event: &Event| {
+        sink_events.lock().unwrap().push(event.to_string());
+    });
+    let report = execute(Arc::new(backend.clone()), plan, settings, interrupt, sink).await;
+    let events = events.lock().unwrap().clone();
+    Run { report, events }
+}
+
+fn outcomes(report: &ApplyReport) -> Vec<(String, String, Vec<Code>)> {
+    report
+        .apps
+        .iter()
+        .map(|app| {
+            (
+                app.app_name.clone(),
+                app.outcome.describe(),
+                app.errors.iter().map(|error| error.code).collect(),
+            )
+        })
+        .collect()
+}
+
+fn smoke_ok() -> SmokeAnswer {
+    SmokeAnswer::Value(serde_json::json!({"status": "ok", "result": {"echo": "mock"}}))
+}
+
+fn smoke_error(message: &str) -> SmokeAnswer {
+    SmokeAnswer::Value(serde_json::json!({"status": "error", "error": {"message": message}}))
+}
+
+#[tokio::test]
+async fn an_update_rechecks_deploys_then_smoke_checks_with_mode_forced_to_mock() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    let run = run(
+        &backend,
+        &plan(vec![update("a", 1)]),
+        &settings(logs.path()),
+    )
+    .await;
+
+    assert_eq!(
+        backend.call_log(),
+        ["live main/a", "deploy main/a", "call main/a.smoke"]
+    );
+    let calls = backend.calls();
+    let FakeCall::Deploy { tag, env, .. } = &calls[1] else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(tag, NEW_TAG);
+    let expected: Vec<(&str, String)> = vec![
+        (
+            "IMAGE_REF",
+            format!("ghcr.io/acme/tool@sha256:{}", "1".repeat(64)),
+        ),
+        ("MODALPLAN_CPU", "1.5".into()),
+        ("MODALPLAN_MEMORY_MB", "2048".into()),
+        ("MODALPLAN_TIMEOUT_S", "60".into()),
+        ("MODAL_APP_NAME", "a".into()),
+        ("MODAL_ENVIRONMENT", "main".into()),
+        ("PROCESSOR_REF", "ns/a@1".into()),
+        ("TOOL_SECRETS", "OPENAI_API_KEY,REGISTRY_AUTH".into()),
+    ];
+    let actual: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    assert_eq!(actual, expected);
+    let FakeCall::Call { payload, .. } = &calls[2] else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(
+        payload,
+        &serde_json::json!({"schema": "v1", "mode": "mock", "params": {}})
+    );
+    assert_eq!(
+        outcomes(&run.report),
+        [("a".into(), "deployed v2".into(), vec![])]
+    );
+    assert_eq!(run.report.exit_status(), crate::exit::ExitStatus::Success);
+    assert_eq!(
+        run.events,
+        [
+            "main/a: updating".to_owned(),
+            format!(
+                "main/a: deploying (log: {}/main/a.log)",
+                logs.path().display()
+            ),
+            "main/a: smoke-checking v2".to_owned(),
+            "main/a: deployed v2".to_owned(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn no_ops_and_orphans_reach_nothing_in_the_backend() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    let mut no_op = update("a", 1);
+    no_op.kind = ActionKind::NoOp;
+    let mut orphan = update("old-tool-v1", 3);
+    orphan.kind = ActionKind::Orphan;
+    orphan.after = None;
+    let run = run(&backend, &plan(vec![no_op, orphan]), &settings(logs.path())).await;
+    assert!(backend.calls().is_empty(), "{:?}", backend.calls());
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("a".into(), "unchanged at v1".into(), vec![]),
+            ("old-tool-v1".into(), "unchanged at v3".into(), vec![]),
+        ]
+    );
+    assert_eq!(run.report.exit_status(), crate::exit::ExitStatus::Success);
+}
+
+#[tokio::test]
+async fn a_failed_smoke_check_of_an_update_is_rolled_back_and_the_rollback_checked() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG), Some(OLD_TAG)]);
+    backend.answer_smoke("a", vec![smoke_error("mock adapter broke"), smoke_ok()]);
+    let run = run(
+        &backend,
+        &plan(vec![update("a", 2)]),
+        &settings(logs.path()),
+    )
+    .await;
+
+    assert_eq!(
+        backend.call_log(),
+        [
+            "live main/a",
+            "deploy main/a",
+            "call main/a.smoke",
+            "rollback main/a v2",
+            "live main/a",
+            "call main/a.smoke",
+        ]
+    );
+    let history: Vec<(u32, Option<String>)> = backend
+        .history("main", "a")
+        .into_iter()
+        .map(|record| (record.version, record.tag))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (1, Some(OLD_TAG.into())),
+            (2, Some(OLD_TAG.into())),
+            (3, Some(NEW_TAG.into())),
+            (4, Some(OLD_TAG.into())),
+        ]
+    );
+    let app = &run.report.apps[0];
+    assert_eq!(
+        app.outcome,
+        Outcome::RolledBack {
+            to: 2,
+            live: Some(4)
+        }
+    );
+    assert_eq!(app.outcome.describe(), "rolled back to v2 (live as v4)");
+    assert_eq!(app.errors.len(), 1);
+    assert_eq!(app.errors[0].code, Code::ErrSmokeFailed);
+    assert_eq!(
+        app.errors[0].message,
+        "smoke check `smoke` of `a` failed: mock adapter broke"
+    );
+    assert_eq!(run.report.exit_status(), crate::exit::ExitStatus::Failure);
+}
+
+#[tokio::test]
+async fn a_raised_error_and_a_missing_function_fail_the_smoke_check_with_their_codes() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.answer_smoke(
+        "a",
+        vec![SmokeAnswer::Error(BackendError::SmokeFailed {
+            environment: "main".into(),
+            app: "a".into(),
+            message: "ValueError: bad params".into(),
+        })],
+    );
+    backend.answer_smoke(
+        "b",
+        vec![SmokeAnswer::Error(BackendError::FunctionNotFound {
+            environment: "main".into(),
+            app: "b".into(),
+            function: "smoke".into(),
+        })],
+    );
+    let run = run(
+        &backend,
+        &plan(vec![create("a"), create("b")]),
+        &settings(logs.path()),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("a".into(), "stopped".into(), vec![Code::ErrSmokeFailed]),
+            (
+                "b".into(),
+                "stopped".into(),
+                vec![Code::ErrFunctionNotFound]
+            ),
+        ]
+    );
+    assert_eq!(
+        run.report.apps[0].errors[0].message,
+        "smoke check `smoke` of `a` failed: ValueError: bad params"
+    );
+    assert!(backend.is_stopped("main", "a"));
+    assert!(backend.is_stopped("main", "b"));
+}
+
+#[tokio::test]
+async fn a_deploy_that_fails_before_publishing_changes_nothing_and_shows_the_log_tail() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("main").join("a.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let lines: Vec<String> = (1..=25).map(|n| format!("line {n}")).collect();
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    backend.fail_deploy(
+        "a",
+        DeployFault::FailBeforePublish(BackendError::DeployFailed {
+            environment: "main".into(),
+            app: "a".into(),
+            message: "Image pull failed: manifest unknown".into(),
+            log: Some(log.clone()),
+        }),
+    );
+    let run = run(
+        &backend,
+        &plan(vec![update("a", 1)]),
+        &settings(logs.path()),
+    )
+    .await;
+    assert_eq!(
+        backend.call_log(),
+        ["live main/a", "deploy main/a", "live main/a"]
+    );
+    let app = &run.report.apps[0];
+    assert_eq!(app.outcome, Outcome::Kept { version: Some(1) });
+    assert_eq!(app.errors[0].code, Code::ErrDeployFailed);
+    assert_eq!(
+        app.errors[0].message,
+        "deploy of `a` to `main` failed: Image pull failed: manifest unknown"
+    );
+    assert_eq!(app.errors[0].log.as_deref(), Some(log.as_path()));
+    assert_eq!(app.errors[0].log_tail, lines[5..].to_vec());
+    assert_eq!(backend.live("main", "a").unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn a_deploy_that_fails_after_publishing_is_rolled_back() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    backend.fail_deploy(
+        "a",
+        DeployFault::FailAfterPublish(BackendError::CommandFailed {
+            command: "modal deploy".into(),
+            exit_code: Some(1),
+            stderr: "connection reset".into(),
+        }),
+    );
+    let run = run(
+        &backend,
+        &plan(vec![update("a", 1)]),
+        &settings(logs.path()),
+    )
+    .await;
+    assert_eq!(
+        backend.call_log(),
+        [
+            "live main/a",
+            "deploy main/a",
+            "live main/a",
+            "rollback main/a v1",
+            "live main/a",
+            "call main/a.smoke",
+        ]
+    );
+    assert_eq!(
+        run.report.apps[0].outcome,
+        Outcome::RolledBack {
+            to: 1,
+            live: Some(3)
+        }
+    );
+    assert_eq!(
+        backend.live("main", "a").unwrap().tag.as_deref(),
+        Some(OLD_TAG)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_create_is_stopped_and_with_no_rollback_it_is_left_failed() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.answer_smoke("a", vec![smoke_error("boom")]);
+    let run_a = run(&backend, &plan(vec![create("a")]), &settings(logs.path())).await;
+    assert_eq!(
+        backend.call_log(),
+        [
+            "live main/a",
+            "deploy main/a",
+            "call main/a.smoke",
+            "stop main/a"
+        ]
+    );
+    assert_eq!(run_a.report.apps[0].outcome, Outcome::Stopped);
+    assert!(backend.is_stopped("main", "a"));
+
+    let backend = FakeBackend::new().with_app("main", "b", &[Some(OLD_TAG)]);
+    backend.answer_smoke("b", vec![smoke_error("boom")]);
+    let mut no_rollback = settings(logs.path());
+    no_rollback.rollback = false;
+    let run_b = run(&backend, &plan(vec![update("b", 1)]), &no_rollback).await;
+    assert_eq!(
+        backend.call_log(),
+        ["live main/b", "deploy main/b", "call main/b.smoke"]
+    );
+    assert_eq!(
+        run_b.report.apps[0].outcome,
+        Outcome::LeftFailed { version: Some(2) }
+    );
+    assert_eq!(run_b.report.apps[0].outcome.describe(), "left failed at v2");
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_leaves_the_app_failed_and_says_so() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    backend.answer_smoke("a", vec![smoke_error("boom")]);
+    backend.fail_rollback(
+        "a",
+        BackendError::CommandFailed {
+            command: "modal app rollback a v1".into(),
+            exit_code: Some(1),
+            stderr: "server error".into(),
+        },
+    );
+    let run = run(
+        &backend,
+        &plan(vec![update("a", 1)]),
+        &settings(logs.path()),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&run.report),
+        [(
+            "a".into(),
+            "left failed at v2".into(),
+            vec![Code::ErrSmokeFailed, Code::ErrRollbackFailed]
+        )]
+    );
+    assert_eq!(
+        run.report.apps[0].errors[1].message,
+        "rolling back to v1 failed: `modal app rollback a v1` failed (exit Some(1)): server error"
+    );
+}
+
+#[tokio::test]
+async fn one_failure_does_not_stop_the_others() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.answer_smoke("b", vec![smoke_error("boom")]);
+    let run = run(
+        &backend,
+        &plan(vec![create("a"), create("b"), create("c")]),
+        &settings(logs.path()),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("a".into(), "deployed v1".into(), vec![]),
+            ("b".into(), "stopped".into(), vec![Code::ErrSmokeFailed]),
+            ("c".into(), "deployed v1".into(), vec![]),
+        ]
+    );
+    assert_eq!(run.report.failed(), 1);
+    assert_eq!(
+        backend.live("main", "a").unwrap().tag.as_deref(),
+        Some(NEW_TAG)
+    );
+    assert_eq!(
+        backend.live("main", "c").unwrap().tag.as_deref(),
+        Some(NEW_TAG)
+    );
+    assert!(backend.live("main", "b").is_none());
+}
+
+#[tokio::test]
+async fn fail_fast_starts_nothing_after_the_first_failure() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.answer_smoke("a", vec![smoke_error("boom")]);
+    let mut fail_fast = settings(logs.path());
+    fail_fast.fail_fast = true;
+    fail_fast.parallelism = 1;
+    let run = run(
+        &backend,
+        &plan(vec![create("a"), create("b"), create("c")]),
+        &fail_fast,
+    )
+    .await;
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("a".into(), "stopped".into(), vec![Code::ErrSmokeFailed]),
+            ("b".into(), "not started".into(), vec![]),
+            ("c".into(), "not started".into(), vec![]),
+        ]
+    );
+    assert_eq!(
+        backend.call_log(),
+        [
+            "live main/a",
+            "deploy main/a",
+            "call main/a.smoke",
+            "stop main/a"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn parallelism_bounds_the_deploys_running_at_once() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.set_deploy_delay(Duration::from_millis(100));
+    let mut two = settings(logs.path());
+    two.parallelism = 2;
+    let actions = (0..5).map(|n| create(&format!("app-{n}"))).collect();
+    let started = std::time::Instant::now();
+    let run = run(&backend, &plan(actions), &two).await;
+    let elapsed = started.elapsed();
+    assert_eq!(backend.max_concurrent_deploys(), 2);
+    assert_eq!(run.report.failed(), 0);
+    // ceil(5 / 2) rounds of 100 ms.
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    // Launched in plan order: the first two slots go to the first two apps.
+    let mut first_round: Vec<String> = backend
+        .call_log()
+        .into_iter()
+        .filter(|call| call.starts_with("deploy"))
+        .take(2)
+        .collect();
+    first_round.sort();
+    assert_eq!(first_round, ["deploy main/app-0", "deploy main/app-1"]);
+}
+
+#[tokio::test]
+async fn an_app_moved_since_the_plan_is_refused_and_not_deployed() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    backend.move_before_next_read("a", "mp1-999999999999-aaaaaa-bbbbbb-cccccc");
+    let run = run(
+        &backend,
+        &plan(vec![update("a", 1), create("b")]),
+        &settings(logs.path()),
+    )
+    .await;
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            (
+                "a".into(),
+                "not started".into(),
+                vec![Code::ErrConcurrentChange]
+            ),
+            ("b".into(), "deployed v1".into(), vec![]),
+        ]
+    );
+    assert_eq!(
+        run.report.apps[0].errors[0].message,
+        format!(
+            "`a` in `main` changed since the plan (v1 tagged {OLD_TAG} then, v2 tagged mp1-999999999999-aaaaaa-bbbbbb-cccccc now): another apply may be running; nothing was deployed, plan again"
+        )
+    );
+    assert!(!backend.call_log().contains(&"deploy main/a".to_owned()));
+    assert_eq!(backend.history("main", "a").len(), 2);
+}
+
+#[tokio::test]
+async fn a_create_whose_app_appeared_since_the_plan_is_refused() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(NEW_TAG)]);
+    let run = run(&backend, &plan(vec![create("a")]), &settings(logs.path())).await;
+    assert_eq!(
+        outcomes(&run.report),
+        [(
+            "a".into(),
+            "not started".into(),
+            vec![Code::ErrConcurrentChange]
+        )]
+    );
+    assert_eq!(backend.call_log(), ["live main/a"]);
+}
+
+#[tokio::test]
+async fn prune_stops_what_the_plan_marks_and_never_a_protected_name() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new()
+        .with_app("main", "old-v1", &[Some(OLD_TAG)])
+        .with_app("main", "keep-v1", &[Some(OLD_TAG)]);
+    let stop = |app: &str| Action {
+        kind: ActionKind::Stop,
+        reference: None,
+        after: None,
+        ..update(app, 1)
+    };
+    let mut protecting = settings(logs.path());
+    protecting.protect = vec!["keep-v1".into()];
+    let run = run(
+        &backend,
+        &plan(vec![stop("keep-v1"), stop("old-v1")]),
+        &protecting,
+    )
+    .await;
+    assert_eq!(backend.call_log(), ["live main/old-v1", "stop main/old-v1"]);
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("keep-v1".into(), "not started".into(), vec![Code::ErrUsage]),
+            ("old-v1".into(), "stopped (pruned)".into(), vec![]),
+        ]
+    );
+    assert!(backend.is_stopped("main", "old-v1"));
+    assert!(!backend.is_stopped("main", "keep-v1"));
+}
+
+#[tokio::test]
+async fn an_interrupt_starts_nothing_new_and_lets_running_deploys_finish_within_the_grace_period() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.set_deploy_delay(Duration::from_millis(300));
+    let mut one = settings(logs.path());
+    one.parallelism = 1;
+    let (handle, interrupt) = Interrupt::new();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        handle.trigger();
+    });
+    let run = run_with(
+        &backend,
+        &plan(vec![create("a"), create("b")]),
+        &one,
+        interrupt,
+    )
+    .await;
+    assert!(run.report.interrupted);
+    assert_eq!(
+        run.report.exit_status(),
+        crate::exit::ExitStatus::Interrupted
+    );
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("a".into(), "deployed v1".into(), vec![]),
+            ("b".into(), "not started".into(), vec![]),
+        ]
+    );
+    assert_eq!(
+        backend.call_log(),
+        ["live main/a", "deploy main/a", "call main/a.smoke"]
+    );
+    assert!(
+        run.events.contains(
+            &"interrupted: starting nothing new; running deploys get 5s to finish".to_owned()
+        ),
+        "{:?}",
+        run.events
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_still_running_when_the_grace_period_ends_is_killed_and_rolled_back() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    // Hangs before publishing: cut by the grace period, nothing changed.
+    backend.set_deploy_delay(Duration::from_secs(30));
+    let mut short_grace = settings(logs.path());
+    short_grace.grace_period = Duration::from_millis(100);
+    let (handle, interrupt) = Interrupt::new();
+    let trigger = {
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            while backend.max_concurrent_deploys() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            handle.trigger();
+        })
+    };
+    let started = std::time::Instant::now();
+    let run = run_with(
+        &backend,
+        &plan(vec![update("a", 1)]),
+        &short_grace,
+        interrupt,
+    )
+    .await;
+    trigger.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        outcomes(&run.report),
+        [(
+            "a".into(),
+            "unchanged at v1".into(),
+            vec![Code::ErrInterrupted]
+        )]
+    );
+    assert_eq!(
+        backend.call_log(),
+        ["live main/a", "deploy main/a", "live main/a"]
+    );
+    assert!(
+        run.events
+            .contains(&"main/a: grace period over, killed its running step".to_owned())
+    );
+    assert_eq!(
+        run.report.exit_status(),
+        crate::exit::ExitStatus::Interrupted
+    );
+}
+
+#[test]
+fn envelopes_with_an_error_status_fail_and_others_pass() {
+    assert_eq!(
+        smoke_envelope_error(&serde_json::json!({"status": "error", "error": {"message": "m"}})),
+        Some("m".into())
+    );
+    assert_eq!(
+        smoke_envelope_error(&serde_json::json!({"status": "FAILED", "message": "x"})),
+        Some("x".into())
+    );
+    assert_eq!(
+        smoke_envelope_error(&serde_json::json!({"status": "error"})),
+        Some("the smoke function returned status `error`".into())
+    );
+    assert_eq!(
+        smoke_envelope_error(&serde_json::json!({"status": "ok"})),
+        None
+    );
+    assert_eq!(smoke_envelope_error(&serde_json::json!([1, 2])), None);
+}
+
+#[test]
+fn the_summary_table_names_each_outcome_version_and_failure() {
+    let report = ApplyReport {
+        apps: vec![
+            AppReport {
+                environment: "main".into(),
+                app_name: "llm-litellm-v1".into(),
+                reference: Some("llm/litellm@1".into()),
+                kind: ActionKind::Update,
+                outcome: Outcome::Deployed { version: 4 },
+                errors: Vec::new(),
+                duration: Duration::from_millis(12_340),
+            },
+            AppReport {
+                environment: "main".into(),
+                app_name: "replicate-generic-v1".into(),
+                reference: Some("replicate/generic@1".into()),
+                kind: ActionKind::Update,
+                outcome: Outcome::RolledBack {
+                    to: 2,
+                    live: Some(4),
+                },
+                errors: vec![AppError::new(
+                    Code::ErrSmokeFailed,
+                    "smoke check `smoke` of `replicate-generic-v1` failed: boom",
+                )],
+                duration: Duration::from_secs(20),
+            },
+        ],
+        interrupted: false,
+        duration: Duration::from_millis(20_100),
+    };
+    assert_eq!(
+        report::render_text(&report),
+        "\
+APP                   ENV   OUTCOME                                            VERSION  DURATION
+llm-litellm-v1        main  deployed v4                                        v4       12.3s
+replicate-generic-v1  main  rolled back to v2 (live as v4) (ERR_SMOKE_FAILED)  v4       20.0s
+
+replicate-generic-v1 (main): rolled back to v2 (live as v4)
+  ERR_SMOKE_FAILED: smoke check `smoke` of `replicate-generic-v1` failed: boom
+
+Apply failed: 1 deployed, 0 unchanged, 1 failed in 20.1s.
+"
+    );
+}

@@ -1,0 +1,458 @@
+//! An in-memory [`ModalBackend`] for unit tests and fault injection: apps with a deployment history,
+//! deploys that can be delayed or made to fail, smoke functions that answer what a test wants, and a log
+//! of every call that reached it, in order.
+//!
+//! Integration tests use the emulator with the real `modal` CLI; this fake covers what is easier to
+//! script than to emulate (a deploy that publishes and then fails, a rollback that fails, another apply
+//! moving an app between the plan and the deploy).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{
+    AppState, BackendError, CallRequest, DeployRequest, DeploymentRecord, ModalBackend,
+    ObserveRequest, Observed, ObservedApp, ObservedEnvironment,
+};
+
+/// One call that reached the fake, as a test asserts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeCall {
+    LiveDeployment {
+        environment: String,
+        app: String,
+    },
+    Deploy {
+        environment: String,
+        app: String,
+        tag: String,
+        env: BTreeMap<String, String>,
+    },
+    Call {
+        environment: String,
+        app: String,
+        function: String,
+        payload: serde_json::Value,
+    },
+    Rollback {
+        environment: String,
+        app: String,
+        version: u32,
+    },
+    Stop {
+        environment: String,
+        app: String,
+    },
+}
+
+impl FakeCall {
+    /// A short form for order assertions: `deploy main/app`, `call main/app.smoke`, ...
+    pub fn short(&self) -> String {
+        match self {
+            FakeCall::LiveDeployment { environment, app } => format!("live {environment}/{app}"),
+            FakeCall::Deploy {
+                environment, app, ..
+            } => format!("deploy {environment}/{app}"),
+            FakeCall::Call {
+                environment,
+                app,
+                function,
+                ..
+            } => format!("call {environment}/{app}.{function}"),
+            FakeCall::Rollback {
+                environment,
+                app,
+                version,
+            } => format!("rollback {environment}/{app} v{version}"),
+            FakeCall::Stop { environment, app } => format!("stop {environment}/{app}"),
+        }
+    }
+}
+
+/// How a deploy of one app misbehaves.
+#[derive(Debug, Clone)]
+pub enum DeployFault {
+    /// Fails before anything is published (a bad image digest, a missing secret).
+    FailBeforePublish(BackendError),
+    /// Publishes a new version, then fails (the CLI died after Modal accepted it).
+    FailAfterPublish(BackendError),
+}
+
+/// How a smoke function answers.
+#[derive(Debug, Clone)]
+pub enum SmokeAnswer {
+    /// Returns this value.
+    Value(serde_json::Value),
+    /// Fails with this error.
+    Error(BackendError),
+}
+
+#[derive(Debug, Default)]
+struct FakeApp {
+    history: Vec<DeploymentRecord>,
+    stopped: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    apps: BTreeMap<(String, String), FakeApp>,
+    secrets: BTreeMap<String, BTreeSet<String>>,
+    calls: Vec<FakeCall>,
+    deploy_faults: BTreeMap<String, DeployFault>,
+    deploy_delays: BTreeMap<String, Duration>,
+    default_deploy_delay: Duration,
+    /// App → answers, one per call in order; the last one repeats.
+    smoke_answers: BTreeMap<String, Vec<SmokeAnswer>>,
+    rollback_faults: BTreeMap<String, BackendError>,
+    stop_faults: BTreeMap<String, BackendError>,
+    /// App → a deployment another apply makes right before the next `live_deployment` read of it.
+    moves: BTreeMap<String, String>,
+    deploys_running: usize,
+    max_deploys_running: usize,
+}
+
+/// The in-memory backend. Cheap to clone; clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct FakeBackend {
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Seeds a deployed app with versions `1..=history.len()`, each with the given tag.
+    #[must_use]
+    pub fn with_app(self, environment: &str, app: &str, tags: &[Option<&str>]) -> Self {
+        {
+            let mut state = self.state();
+            let entry = state
+                .apps
+                .entry((environment.to_owned(), app.to_owned()))
+                .or_default();
+            for tag in tags {
+                let version = u32::try_from(entry.history.len()).unwrap_or(u32::MAX) + 1;
+                entry.history.push(record(version, tag.map(str::to_owned)));
+            }
+        }
+        self
+    }
+
+    /// Seeds a secret's name in an environment.
+    #[must_use]
+    pub fn with_secret(self, environment: &str, name: &str) -> Self {
+        self.state()
+            .secrets
+            .entry(environment.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+        self
+    }
+
+    pub fn fail_deploy(&self, app: &str, fault: DeployFault) {
+        self.state().deploy_faults.insert(app.to_owned(), fault);
+    }
+
+    /// Every deploy takes this long (deploys of apps given their own delay excepted).
+    pub fn set_deploy_delay(&self, delay: Duration) {
+        self.state().default_deploy_delay = delay;
+    }
+
+    pub fn set_app_deploy_delay(&self, app: &str, delay: Duration) {
+        self.state().deploy_delays.insert(app.to_owned(), delay);
+    }
+
+    /// Answers of the smoke function of `app`, one per call; the last repeats. Without answers a call
+    /// returns `{"status": "ok"}`.
+    pub fn answer_smoke(&self, app: &str, answers: Vec<SmokeAnswer>) {
+        self.state().smoke_answers.insert(app.to_owned(), answers);
+    }
+
+    pub fn fail_rollback(&self, app: &str, error: BackendError) {
+        self.state().rollback_faults.insert(app.to_owned(), error);
+    }
+
+    pub fn fail_stop(&self, app: &str, error: BackendError) {
+        self.state().stop_faults.insert(app.to_owned(), error);
+    }
+
+    /// Another apply deploys `app` with `tag` right before the next read of its live deployment.
+    pub fn move_before_next_read(&self, app: &str, tag: &str) {
+        self.state().moves.insert(app.to_owned(), tag.to_owned());
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<FakeCall> {
+        self.state().calls.clone()
+    }
+
+    /// [`FakeCall::short`] of every call so far.
+    pub fn call_log(&self) -> Vec<String> {
+        self.state().calls.iter().map(FakeCall::short).collect()
+    }
+
+    /// The history of an app, oldest first.
+    pub fn history(&self, environment: &str, app: &str) -> Vec<DeploymentRecord> {
+        self.state()
+            .apps
+            .get(&(environment.to_owned(), app.to_owned()))
+            .map(|entry| entry.history.clone())
+            .unwrap_or_default()
+    }
+
+    /// The live deployment, `None` when absent or stopped.
+    pub fn live(&self, environment: &str, app: &str) -> Option<DeploymentRecord> {
+        live_of(&self.state(), environment, app)
+    }
+
+    pub fn is_stopped(&self, environment: &str, app: &str) -> bool {
+        self.state()
+            .apps
+            .get(&(environment.to_owned(), app.to_owned()))
+            .is_some_and(|entry| entry.stopped)
+    }
+
+    /// The most deploys that ran at the same time.
+    pub fn max_concurrent_deploys(&self) -> usize {
+        self.state().max_deploys_running
+    }
+}
+
+fn record(version: u32, tag: Option<String>) -> DeploymentRecord {
+    DeploymentRecord {
+        version,
+        tag,
+        deployed_at: None,
+        deployed_by: Some("fake".into()),
+    }
+}
+
+fn live_of(state: &State, environment: &str, app: &str) -> Option<DeploymentRecord> {
+    state
+        .apps
+        .get(&(environment.to_owned(), app.to_owned()))
+        .filter(|entry| !entry.stopped)
+        .and_then(|entry| entry.history.last().cloned())
+}
+
+fn publish(
+    state: &mut State,
+    environment: &str,
+    app: &str,
+    tag: Option<String>,
+) -> DeploymentRecord {
+    let entry = state
+        .apps
+        .entry((environment.to_owned(), app.to_owned()))
+        .or_default();
+    let version = u32::try_from(entry.history.len()).unwrap_or(u32::MAX) + 1;
+    let deployment = record(version, tag);
+    entry.history.push(deployment.clone());
+    entry.stopped = false;
+    deployment
+}
+
+/// Decrements the running-deploy count even when the deploy future is dropped (an interrupt).
+struct RunningDeploy(Arc<Mutex<State>>);
+
+impl Drop for RunningDeploy {
+    fn drop(&mut self) {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.deploys_running -= 1;
+    }
+}
+
+#[async_trait]
+impl ModalBackend for FakeBackend {
+    async fn observe(&self, request: &ObserveRequest) -> Result<Observed, BackendError> {
+        let state = self.state();
+        let mut observed = Observed::default();
+        for (environment, managed) in &request.environments {
+            let mut observed_environment = ObservedEnvironment {
+                secrets: state.secrets.get(environment).cloned().unwrap_or_default(),
+                ..ObservedEnvironment::default()
+            };
+            for ((app_environment, app), entry) in &state.apps {
+                if app_environment != environment {
+                    continue;
+                }
+                observed_environment.apps.insert(
+                    app.clone(),
+                    ObservedApp {
+                        app_id: format!("ap-{app}"),
+                        state: if entry.stopped {
+                            AppState::Stopped
+                        } else {
+                            AppState::Deployed
+                        },
+                        live: if managed.contains(app) {
+                            live_of(&state, environment, app)
+                        } else {
+                            None
+                        },
+                    },
+                );
+            }
+            observed
+                .environments
+                .insert(environment.clone(), observed_environment);
+        }
+        Ok(observed)
+    }
+
+    async fn live_deployment(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Option<DeploymentRecord>, BackendError> {
+        let mut state = self.state();
+        state.calls.push(FakeCall::LiveDeployment {
+            environment: environment.to_owned(),
+            app: app_name.to_owned(),
+        });
+        if let Some(tag) = state.moves.remove(app_name) {
+            publish(&mut state, environment, app_name, Some(tag));
+        }
+        Ok(live_of(&state, environment, app_name))
+    }
+
+    async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentRecord, BackendError> {
+        let (delay, fault, _running) = {
+            let mut state = self.state();
+            state.calls.push(FakeCall::Deploy {
+                environment: request.environment.clone(),
+                app: request.app_name.clone(),
+                tag: request.tag.clone(),
+                env: request.env.clone(),
+            });
+            state.deploys_running += 1;
+            state.max_deploys_running = state.max_deploys_running.max(state.deploys_running);
+            let delay = state
+                .deploy_delays
+                .get(&request.app_name)
+                .copied()
+                .unwrap_or(state.default_deploy_delay);
+            let fault = state.deploy_faults.get(&request.app_name).cloned();
+            (delay, fault, RunningDeploy(Arc::clone(&self.state)))
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let mut state = self.state();
+        match fault {
+            Some(DeployFault::FailBeforePublish(error)) => Err(error),
+            Some(DeployFault::FailAfterPublish(error)) => {
+                publish(
+                    &mut state,
+                    &request.environment,
+                    &request.app_name,
+                    Some(request.tag.clone()),
+                );
+                Err(error)
+            }
+            None => Ok(publish(
+                &mut state,
+                &request.environment,
+                &request.app_name,
+                Some(request.tag.clone()),
+            )),
+        }
+    }
+
+    async fn call(&self, request: &CallRequest) -> Result<serde_json::Value, BackendError> {
+        let mut state = self.state();
+        state.calls.push(FakeCall::Call {
+            environment: request.environment.clone(),
+            app: request.app_name.clone(),
+            function: request.function.clone(),
+            payload: request.payload.clone(),
+        });
+        if live_of(&state, &request.environment, &request.app_name).is_none() {
+            return Err(BackendError::AppNotFound {
+                environment: request.environment.clone(),
+                app: request.app_name.clone(),
+            });
+        }
+        let answer = match state.smoke_answers.get_mut(&request.app_name) {
+            Some(answers) if answers.len() > 1 => Some(answers.remove(0)),
+            Some(answers) => answers.first().cloned(),
+            None => None,
+        };
+        match answer {
+            None => Ok(serde_json::json!({ "status": "ok" })),
+            Some(SmokeAnswer::Value(value)) => Ok(value),
+            Some(SmokeAnswer::Error(error)) => Err(error),
+        }
+    }
+
+    async fn rollback(
+        &self,
+        environment: &str,
+        app_name: &str,
+        version: u32,
+    ) -> Result<(), BackendError> {
+        let mut state = self.state();
+        state.calls.push(FakeCall::Rollback {
+            environment: environment.to_owned(),
+            app: app_name.to_owned(),
+            version,
+        });
+        if let Some(error) = state.rollback_faults.get(app_name).cloned() {
+            return Err(error);
+        }
+        let target = state
+            .apps
+            .get(&(environment.to_owned(), app_name.to_owned()))
+            .and_then(|entry| {
+                entry
+                    .history
+                    .iter()
+                    .find(|deployment| deployment.version == version)
+            })
+            .cloned()
+            .ok_or_else(|| BackendError::CommandFailed {
+                command: format!("modal app rollback {app_name} v{version}"),
+                exit_code: Some(1),
+                stderr: format!("no version v{version}"),
+            })?;
+        // Like Modal: a rollback is a new deployment with the old one's contents.
+        publish(&mut state, environment, app_name, target.tag);
+        Ok(())
+    }
+
+    async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError> {
+        let mut state = self.state();
+        state.calls.push(FakeCall::Stop {
+            environment: environment.to_owned(),
+            app: app_name.to_owned(),
+        });
+        if let Some(error) = state.stop_faults.get(app_name).cloned() {
+            return Err(error);
+        }
+        match state
+            .apps
+            .get_mut(&(environment.to_owned(), app_name.to_owned()))
+        {
+            Some(entry) => {
+                entry.stopped = true;
+                Ok(())
+            }
+            None => Err(BackendError::AppNotFound {
+                environment: environment.to_owned(),
+                app: app_name.to_owned(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+"""Calls one deployed Modal function and prints its result for modalplan.
+
+Run on the interpreter of the `modal` CLI (it has the Modal SDK). Reads one JSON request on standard input:
+{"environment": E, "app": APP, "function": FN, "payload": ..., "timeout_s": N}. Prints one line starting with
+MODALPLAN_RESULT and a JSON object: {"ok": true, "result": ...} or {"ok": false, "kind": "not_found" |
+"raised" | "timeout" | "error", "type": ..., "message": ...}. It reads no secret and prints none.
+"""
+
+import json
+import signal
+import sys
+
+MARKER = "MODALPLAN_RESULT "
+
+
+def emit(document):
+    sys.stdout.write(MARKER + json.dumps(document, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class CallTimeout(Exception):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise CallTimeout()
+
+
+def main():
+    request = json.loads(sys.stdin.read())
+    try:
+        import modal
+        import modal.exception
+    except Exception as error:  # the interpreter has no Modal SDK
+        emit({"ok": False, "kind": "error", "type": type(error).__name__, "message": str(error)})
+        return
+    timeout = int(request.get("timeout_s") or 0)
+    if timeout > 0:
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(timeout)
+    try:
+        function = modal.Function.from_name(
+            request["app"], request["function"], environment_name=request["environment"]
+        )
+        result = function.remote(request["payload"])
+    except CallTimeout:
+        emit({"ok": False, "kind": "timeout", "type": "Timeout", "message": f"no answer within {timeout}s"})
+        return
+    except modal.exception.NotFoundError as error:
+        emit({"ok": False, "kind": "not_found", "type": type(error).__name__, "message": str(error)})
+        return
+    except Exception as error:
+        kind = "error" if isinstance(error, modal.exception.Error) and not isinstance(
+            error, getattr(modal.exception, "RemoteError", ())
+        ) else "raised"
+        emit({"ok": False, "kind": kind, "type": type(error).__name__, "message": str(error)})
+        return
+    finally:
+        signal.alarm(0)
+    emit({"ok": True, "result": result})
+
+
+if __name__ == "__main__":
+    main()
