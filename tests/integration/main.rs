@@ -5,5 +5,6 @@ mod github;
 mod manifest_docs;
 mod name;
 mod naming;
+mod plan;
 mod support;
 mod validate;
