@@ -36,13 +36,13 @@ def modal_app_name_from_ref(ref: str) -> str:
 
     Raises ValueError when the ref does not follow the grammar.
     """
-    if ref.count("@") != 1:
+    if ref.count("@") != 1 or any(ch.isspace() for ch in ref):
         raise ValueError(f"invalid processor ref {ref!r}: expected ns/name@version")
     path, version = ref.split("@")
     if path.count("/") != 1:
         raise ValueError(f"invalid processor ref {ref!r}: expected ns/name@version")
     namespace, name = path.split("/")
-    match = _VERSION_RE.match(version)
+    match = _VERSION_RE.fullmatch(version)
     if match is None:
         raise ValueError(f"invalid processor ref {ref!r}: version must be digits with an optional leading v")
     namespace, name = _sanitize(namespace), _sanitize(name)

@@ -7,6 +7,8 @@ use modalplan::exit::ExitStatus;
 use modalplan::printer;
 
 fn main() -> ExitCode {
+    // Under GitHub Actions, registry credentials are masked before anything could print them.
+    modalplan::github::actions::mask_environment_credentials();
     let cli = Cli::parse();
     match cli.color {
         ColorChoice::Always => anstream::ColorChoice::Always.write_global(),

@@ -7,10 +7,13 @@ use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
 
 pub mod name;
+pub mod validate;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
     match cli.command {
+        Command::Validate(args) => validate::run(&args, cli.color),
+        Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),

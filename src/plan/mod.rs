@@ -1,5 +1,15 @@
 //! The planner: a pure function from the validated manifest and what Modal has to a [`Plan`].
 
 pub mod model;
+pub mod options;
+pub mod orphans;
+pub mod planner;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;
 
 pub use model::{Action, ActionKind, Plan};
+pub use options::{PlanOptions, SelectionError};
+pub use planner::plan;

@@ -83,6 +83,8 @@ pub enum Reason {
     },
     /// The app exists but is stopped.
     Stopped,
+    /// An orphan that `--prune` leaves alone: the manifest's `protect` lists it.
+    Protected,
 }
 
 /// The deployment live on Modal when the plan was made.

@@ -174,7 +174,7 @@ class Handlers:
         return {
             "app_state": APP_STATES.get(app["state"], api_pb2.APP_STATE_UNSPECIFIED),
             "created_at": app["created_at"],
-            "created_by": current["deployed_by"] if current else "",
+            "created_by": app.get("created_by") or (app["history"][0]["deployed_by"] if app["history"] else ""),
             "deployed_at": current["deployed_at"] if current else 0,
             "deployed_by": current["deployed_by"] if current else "",
             "version": app["current_version"],
@@ -259,6 +259,25 @@ class Handlers:
         state = self.store.read()
         app = self.get_app(state, request.app_id)
         return reply(api_pb2.AppGetLifecycleResponse, {"lifecycle": self.lifecycle(app)})
+
+    async def AppGetInfo(self, request, context):
+        state = self.store.read()
+        app = self.get_app(state, request.app_id)
+        current = next((h for h in app["history"] if h["version"] == app["current_version"]), {})
+        functions = dict(current.get("functions", {}))
+        return reply(
+            context["reply_type"],
+            {
+                "info": {
+                    "description": app["description"],
+                    "app_id": app["app_id"],
+                    "environment_name": app["environment"],
+                    "lifecycle": self.lifecycle(app),
+                    "functions": functions,
+                },
+                "function_info_summaries": {function_id: {} for function_id in functions.values()},
+            },
+        )
 
     async def AppDeploymentHistory(self, request, context):
         state = self.store.read()

@@ -18,6 +18,7 @@ use super::{
 };
 
 pub mod actions;
+pub mod cli_json;
 pub mod read;
 
 /// How to reach Modal through its CLI.

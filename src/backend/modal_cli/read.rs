@@ -1,22 +1,341 @@
-//! Observing Modal: apps, their live deployments and secrets. Owned by the plan work.
+//! Observing Modal: apps, their live deployments and secrets.
+//!
+//! A Python start costs about half a CPU-second, so a plan reads everything through ONE helper process
+//! ([`observe.py`](observe.py)) on the CLI's own interpreter, which makes the calls the CLI's `app list`,
+//! `secret list` and `app history` make. When the helper does not fit the installed SDK (its internals
+//! moved) or the interpreter cannot be found, the plan reads through the CLI itself, one process per call
+//! with bounded concurrency. Both paths produce the same rows ([`cli_json`]) and so the same [`Observed`].
+//! `MODALPLAN_OBSERVE=cli` (or `helper`) forces one path.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+use serde::Deserialize;
 
 use super::ModalCli;
+use super::cli_json::{self, AppRow, HistoryRow};
+use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::backend::{BackendError, DeploymentRecord, ObserveRequest, Observed};
 
-pub async fn observe(_cli: &ModalCli, _request: &ObserveRequest) -> Result<Observed, BackendError> {
-    Err(BackendError::UnexpectedOutput {
-        command: "modal app list".into(),
-        reason: "observing Modal is not implemented yet".into(),
-    })
+/// The helper, embedded in the binary.
+pub const OBSERVE_HELPER: &str = include_str!("observe.py");
+
+/// Which way a plan reads Modal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPath {
+    /// The helper, and the CLI when the helper does not fit.
+    Auto,
+    Helper,
+    Cli,
 }
 
+impl ReadPath {
+    /// From `MODALPLAN_OBSERVE` (`auto`, `helper`, `cli`); `auto` when unset.
+    pub fn from_env() -> Self {
+        match std::env::var("MODALPLAN_OBSERVE").as_deref() {
+            Ok("helper") => ReadPath::Helper,
+            Ok("cli") => ReadPath::Cli,
+            _ => ReadPath::Auto,
+        }
+    }
+}
+
+pub async fn observe(cli: &ModalCli, request: &ObserveRequest) -> Result<Observed, BackendError> {
+    observe_by(cli, request, ReadPath::from_env()).await
+}
+
+/// Observes through the given path.
+pub async fn observe_by(
+    cli: &ModalCli,
+    request: &ObserveRequest,
+    path: ReadPath,
+) -> Result<Observed, BackendError> {
+    if path == ReadPath::Cli {
+        return observe_with_cli(cli, request).await;
+    }
+    match observe_with_helper(cli, request).await {
+        Ok(observed) => Ok(observed),
+        Err(HelperError::Modal(error)) => Err(error),
+        Err(HelperError::DoesNotFit(reason)) if path == ReadPath::Auto => {
+            tracing::debug!(
+                "the observe helper cannot be used ({reason}); reading Modal through the CLI, one process per call"
+            );
+            observe_with_cli(cli, request).await
+        }
+        Err(HelperError::DoesNotFit(reason)) => Err(BackendError::UnexpectedOutput {
+            command: "the observe helper".into(),
+            reason,
+        }),
+    }
+}
+
+enum HelperError {
+    /// Modal answered with an error, or the call timed out: the CLI would fail the same way.
+    Modal(BackendError),
+    /// The helper cannot run or does not fit the SDK.
+    DoesNotFit(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct HelperEnvironment {
+    apps: Vec<AppRow>,
+    secrets: Vec<String>,
+    histories: BTreeMap<String, Vec<HistoryRow>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HelperReply {
+    ok: bool,
+    #[serde(default)]
+    environments: BTreeMap<String, HelperEnvironment>,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    message: String,
+    environment: Option<String>,
+    app: Option<String>,
+}
+
+async fn observe_with_helper(
+    cli: &ModalCli,
+    request: &ObserveRequest,
+) -> Result<Observed, HelperError> {
+    let python = cli
+        .config
+        .python()
+        .map_err(|error| HelperError::DoesNotFit(error.to_string()))?;
+    let input = serde_json::json!({ "environments": request.environments });
+    let spec = ProcessSpec {
+        argv: vec![
+            python.display().to_string(),
+            "-c".into(),
+            OBSERVE_HELPER.into(),
+        ],
+        env: cli.config.env.clone(),
+        cwd: None,
+        timeout: cli.config.read_timeout,
+        stdin: Some(input.to_string().into_bytes()),
+    };
+    let output = {
+        let _permit = cli
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        spec.run().await
+    };
+    let output = match output {
+        Ok(output) => output,
+        Err(BackendError::Timeout { timeout, .. }) => {
+            return Err(HelperError::Modal(BackendError::Timeout {
+                command: format!("{} (observe helper)", python.display()),
+                timeout,
+            }));
+        }
+        Err(error) => return Err(HelperError::DoesNotFit(error.to_string())),
+    };
+    let reply: HelperReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
+        HelperError::DoesNotFit(format!(
+            "it exited {:?} without its JSON reply ({error}); stderr: {}",
+            output.exit_code,
+            output.stderr.trim()
+        ))
+    })?;
+    if !reply.ok {
+        return Err(helper_failure(reply, &python.display().to_string()));
+    }
+    let mut observed = Observed::default();
+    for environment in request.environments.keys() {
+        let Some(rows) = reply.environments.get(environment) else {
+            return Err(HelperError::DoesNotFit(format!(
+                "its reply has no environment `{environment}`"
+            )));
+        };
+        observed.environments.insert(
+            environment.clone(),
+            cli_json::assemble(&rows.apps, &rows.secrets, &rows.histories),
+        );
+    }
+    Ok(observed)
+}
+
+fn helper_failure(reply: HelperReply, python: &str) -> HelperError {
+    let environment = reply.environment.unwrap_or_default();
+    match reply.kind.as_str() {
+        "not_logged_in" => HelperError::Modal(BackendError::NotLoggedIn {
+            stderr: reply.message,
+        }),
+        "unknown_environment" => {
+            HelperError::Modal(BackendError::UnknownEnvironment { environment })
+        }
+        "app_not_found" => HelperError::Modal(BackendError::AppNotFound {
+            environment,
+            app: reply.app.unwrap_or_default(),
+        }),
+        "modal" => HelperError::Modal(BackendError::CommandFailed {
+            command: format!("{python} (observe helper, environment `{environment}`)"),
+            exit_code: None,
+            stderr: reply.message,
+        }),
+        _ => HelperError::DoesNotFit(reply.message),
+    }
+}
+
+/// One `modal` call, with a permit, its failure read from its stderr.
+async fn run_modal(cli: &ModalCli, arguments: &[&str]) -> Result<ProcessOutput, BackendError> {
+    let spec = cli.config.modal(arguments);
+    let output = {
+        let _permit = cli
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        spec.run().await?
+    };
+    if output.success() {
+        Ok(output)
+    } else {
+        Err(classify_failure(&spec, arguments, &output))
+    }
+}
+
+/// The argument after `--env`, for messages.
+fn environment_of(arguments: &[&str]) -> String {
+    arguments
+        .iter()
+        .position(|arg| *arg == "--env")
+        .and_then(|index| arguments.get(index + 1))
+        .map(|env| (*env).to_owned())
+        .unwrap_or_default()
+}
+
+/// What a failed `modal` call means, from what it printed. The 1.0 CLI prints errors in a box that wraps
+/// lines, so the text is flattened first.
+pub fn classify_failure(
+    spec: &ProcessSpec,
+    arguments: &[&str],
+    output: &ProcessOutput,
+) -> BackendError {
+    let flat = flatten(&format!("{}\n{}", output.stderr, output.stdout));
+    let lower = flat.to_lowercase();
+    let environment = environment_of(arguments);
+    if lower.contains("token missing")
+        || lower.contains("could not authenticate")
+        || lower.contains("unauthenticated")
+        || lower.contains("token") && (lower.contains("invalid") || lower.contains("refused"))
+    {
+        return BackendError::NotLoggedIn { stderr: flat };
+    }
+    if lower.contains("environment") && lower.contains("not found") {
+        return BackendError::UnknownEnvironment { environment };
+    }
+    if arguments.starts_with(&["app", "history"])
+        && (lower.contains("could not find a deployed app") || lower.contains("no app with name"))
+    {
+        return BackendError::AppNotFound {
+            environment,
+            app: arguments
+                .get(2)
+                .map(|app| (*app).to_owned())
+                .unwrap_or_default(),
+        };
+    }
+    BackendError::CommandFailed {
+        command: spec.display(),
+        exit_code: output.exit_code,
+        stderr: flat,
+    }
+}
+
+fn flatten(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|ch| {
+            if ('\u{2500}'..='\u{257f}').contains(&ch) {
+                ' '
+            } else {
+                ch
+            }
+        })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn unexpected(arguments: &[&str], cli: &ModalCli, error: &cli_json::ShapeError) -> BackendError {
+    BackendError::UnexpectedOutput {
+        command: cli.config.modal(arguments).display(),
+        reason: error.0.clone(),
+    }
+}
+
+async fn app_list(cli: &ModalCli, environment: &str) -> Result<Vec<AppRow>, BackendError> {
+    let arguments = ["app", "list", "--json", "--env", environment];
+    let output = run_modal(cli, &arguments).await?;
+    cli_json::parse_app_list(&output.stdout).map_err(|error| unexpected(&arguments, cli, &error))
+}
+
+async fn secret_list(cli: &ModalCli, environment: &str) -> Result<Vec<String>, BackendError> {
+    let arguments = ["secret", "list", "--json", "--env", environment];
+    let output = run_modal(cli, &arguments).await?;
+    cli_json::parse_secret_list(&output.stdout).map_err(|error| unexpected(&arguments, cli, &error))
+}
+
+async fn history(
+    cli: &ModalCli,
+    environment: &str,
+    app_name: &str,
+) -> Result<Vec<HistoryRow>, BackendError> {
+    let arguments = ["app", "history", app_name, "--json", "--env", environment];
+    let output = run_modal(cli, &arguments).await?;
+    cli_json::parse_history(&output.stdout).map_err(|error| unexpected(&arguments, cli, &error))
+}
+
+async fn observe_with_cli(
+    cli: &ModalCli,
+    request: &ObserveRequest,
+) -> Result<Observed, BackendError> {
+    let environments = request
+        .environments
+        .iter()
+        .map(|(environment, wanted)| async move {
+            let (apps, secrets) =
+                tokio::join!(app_list(cli, environment), secret_list(cli, environment));
+            let (apps, secrets) = (apps?, secrets?);
+            let mut names: Vec<&str> = apps
+                .iter()
+                .filter(|row| row.state == "deployed" && wanted.contains(&row.description))
+                .map(|row| row.description.as_str())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            let histories =
+                join_all(names.iter().map(|name| history(cli, environment, name))).await;
+            let mut by_name = BTreeMap::new();
+            for (name, rows) in names.iter().zip(histories) {
+                by_name.insert((*name).to_owned(), rows?);
+            }
+            Ok::<_, BackendError>((
+                environment.clone(),
+                cli_json::assemble(&apps, &secrets, &by_name),
+            ))
+        });
+    let mut observed = Observed::default();
+    for result in join_all(environments).await {
+        let (environment, seen) = result?;
+        observed.environments.insert(environment, seen);
+    }
+    Ok(observed)
+}
+
+/// The live deployment of one app (one `modal app history`), `None` when no deployed app has that name.
 pub async fn live_deployment(
-    _cli: &ModalCli,
-    _environment: &str,
-    _app_name: &str,
+    cli: &ModalCli,
+    environment: &str,
+    app_name: &str,
 ) -> Result<Option<DeploymentRecord>, BackendError> {
-    Err(BackendError::UnexpectedOutput {
-        command: "modal app history".into(),
-        reason: "reading history is not implemented yet".into(),
-    })
+    match history(cli, environment, app_name).await {
+        Ok(rows) => Ok(cli_json::live(&rows)),
+        Err(BackendError::AppNotFound { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
 }

@@ -1,0 +1,219 @@
+# modalplan's observe helper: one process per plan instead of one `modal` CLI process per call.
+#
+# Run with the interpreter of the `modal` CLI, so it uses the very client library the CLI uses and makes
+# the calls the CLI's `app list`, `secret list` and `app history` commands make. Reads one JSON request on
+# stdin: {"environments": {"<env>": ["<app name whose history is needed>", ...]}}. Prints one JSON
+# document on stdout:
+#   {"ok": true, "environments": {"<env>": {"apps": [{"app_id", "description", "state"}],
+#                                           "secrets": ["<name>"],
+#                                           "histories": {"<app>": [{"version", "tag", "deployed_at",
+#                                                                    "deployed_by"}]}}}}
+# or {"ok": false, "kind": "not_logged_in" | "unknown_environment" | "app_not_found" | "modal" |
+#     "internal", "message": "...", "environment": "...", "app": "..."}.
+# "internal" means this helper no longer fits the installed SDK: modalplan then reads through the CLI.
+import asyncio
+import json
+import sys
+import traceback
+import warnings
+from datetime import datetime
+
+# Deprecation notices of the SDK would only add noise to stderr, which modalplan shows on failure.
+warnings.filterwarnings("ignore")
+
+CONCURRENCY = 16
+
+
+def fail(kind, message, environment=None, app=None):
+    print(json.dumps({"ok": False, "kind": kind, "message": message, "environment": environment, "app": app}))
+    sys.exit(0)
+
+
+try:
+    from grpclib import GRPCError, Status
+
+    import modal.exception as modal_exception
+    from modal._utils.async_utils import synchronizer
+    from modal.client import _Client
+    from modal_proto import api_pb2
+except Exception as error:  # noqa: BLE001 - any import failure means "read through the CLI"
+    fail("internal", f"importing the Modal SDK failed: {error!r}")
+
+
+def _state_words():
+    # The CLI's own words for app states, so both read paths report the same state.
+    try:
+        from modal.cli.app import APP_STATE_TO_MESSAGE
+
+        return {state: text.plain for state, text in APP_STATE_TO_MESSAGE.items()}
+    except Exception:  # noqa: BLE001
+        return {api_pb2.APP_STATE_DEPLOYED: "deployed", api_pb2.APP_STATE_STOPPED: "stopped"}
+
+
+def _timestamp_formatter():
+    # The CLI's own timestamp format for --json output.
+    try:
+        from modal._utils.time_utils import timestamp_to_localized_str
+
+        return lambda ts: timestamp_to_localized_str(ts, True)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        from modal.cli.utils import timestamp_to_local
+
+        return lambda ts: timestamp_to_local(ts, True)
+    except Exception:  # noqa: BLE001
+        pass
+
+    def own(ts):
+        if ts <= 0:
+            return None
+        local = datetime.now().astimezone().tzinfo
+        return datetime.fromtimestamp(ts, tz=local).isoformat(sep=" ", timespec="seconds")
+
+    return own
+
+
+STATE_WORDS = _state_words()
+FORMAT_TIME = _timestamp_formatter()
+
+
+class ModalFailure(Exception):
+    def __init__(self, kind, message, environment=None, app=None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.environment = environment
+        self.app = app
+
+
+def classify(error, environment, app=None):
+    """A ModalFailure for an error of the SDK or the server; None for anything else."""
+    status = getattr(error, "status", None)
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    if isinstance(error, modal_exception.AuthError) or status in (Status.UNAUTHENTICATED, Status.PERMISSION_DENIED):
+        return ModalFailure("not_logged_in", message, environment, app)
+    if isinstance(error, modal_exception.NotFoundError) or status == Status.NOT_FOUND:
+        kind = "app_not_found" if app else "unknown_environment"
+        return ModalFailure(kind, message, environment, app)
+    if isinstance(error, (modal_exception.Error, GRPCError, OSError, asyncio.TimeoutError)):
+        return ModalFailure("modal", message, environment, app)
+    return None
+
+
+async def call(limit, environment, app, method, request):
+    async with limit:
+        try:
+            return await method(request)
+        except Exception as error:  # noqa: BLE001
+            failure = classify(error, environment, app)
+            if failure is None:
+                raise
+            raise failure from error
+
+
+async def list_apps(stub, limit, environment):
+    response = await call(limit, environment, None, stub.AppList, api_pb2.AppListRequest(environment_name=environment))
+    return [
+        {
+            "app_id": item.app_id,
+            "description": item.description,
+            "state": STATE_WORDS.get(item.state, "unknown"),
+        }
+        for item in response.apps
+    ]
+
+
+def secret_name(item):
+    if "metadata" in item.DESCRIPTOR.fields_by_name and item.HasField("metadata") and item.metadata.name:
+        return item.metadata.name
+    return item.label
+
+
+async def list_secrets(stub, limit, environment):
+    paginated = "pagination" in api_pb2.SecretListRequest.DESCRIPTOR.fields_by_name
+    if not paginated:
+        response = await call(
+            limit, environment, None, stub.SecretList, api_pb2.SecretListRequest(environment_name=environment)
+        )
+        return [secret_name(item) for item in response.items]
+    # As the 1.x CLI pages: newest first, 100 at a time, by creation time.
+    items = []
+    created_before = datetime.now().timestamp()
+    while True:
+        pagination = api_pb2.ListPagination(max_objects=100, created_before=created_before)
+        request = api_pb2.SecretListRequest(environment_name=environment, pagination=pagination)
+        response = await call(limit, environment, None, stub.SecretList, request)
+        items.extend(response.items)
+        if len(response.items) < 100:
+            break
+        last = response.items[-1]
+        created_before = last.metadata.creation_info.created_at if last.HasField("metadata") else last.created_at
+    return [secret_name(item) for item in items]
+
+
+async def history(stub, limit, environment, name, app_id):
+    request = api_pb2.AppDeploymentHistoryRequest(app_id=app_id)
+    response = await call(limit, environment, name, stub.AppDeploymentHistory, request)
+    return [
+        {
+            "version": entry.version,
+            "tag": entry.tag or None,
+            "deployed_at": FORMAT_TIME(entry.deployed_at) if entry.deployed_at else None,
+            "deployed_by": entry.deployed_by or None,
+        }
+        for entry in response.app_deployment_histories
+    ]
+
+
+async def gather(*awaitables):
+    # Every call finishes before the first failure is raised, so none is left running at exit.
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+async def observe_environment(stub, limit, environment, wanted):
+    apps, secrets = await gather(list_apps(stub, limit, environment), list_secrets(stub, limit, environment))
+    # `modal app history NAME` reads the deployed app of that name; so does this.
+    deployed = {}
+    for app in apps:
+        if app["state"] == "deployed" and app["description"] in wanted:
+            deployed.setdefault(app["description"], app["app_id"])
+    names = sorted(deployed)
+    histories = await gather(*(history(stub, limit, environment, name, deployed[name]) for name in names))
+    return {"apps": apps, "secrets": secrets, "histories": dict(zip(names, histories))}
+
+
+async def observe(request):
+    try:
+        client = await _Client.from_env()
+    except Exception as error:  # noqa: BLE001
+        failure = classify(error, None)
+        if failure is None:
+            raise
+        raise failure from error
+    stub = getattr(client, "_stub", None) or client.stub
+    limit = asyncio.Semaphore(CONCURRENCY)
+    environments = request["environments"]
+    results = await gather(
+        *(observe_environment(stub, limit, environment, set(names)) for environment, names in environments.items())
+    )
+    return dict(zip(environments, results))
+
+
+def main():
+    request = json.loads(sys.stdin.read())
+    try:
+        environments = synchronizer.create_blocking(observe)(request)
+    except ModalFailure as failure:
+        fail(failure.kind, failure.message, failure.environment, failure.app)
+    except Exception as error:  # noqa: BLE001 - the SDK moved: say so, modalplan falls back to the CLI
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        fail("internal", f"the observe helper does not fit this Modal SDK: {last}")
+    print(json.dumps({"ok": True, "environments": environments}))
+
+
+main()

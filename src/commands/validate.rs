@@ -1,0 +1,113 @@
+//! `modalplan validate` and `modalplan schema`.
+
+use std::io::IsTerminal;
+
+use miette::Report;
+
+use crate::cli::{ColorChoice, DiagnosticFormat, ValidateArgs};
+use crate::exit::ExitStatus;
+use crate::manifest::render::{self, Style};
+use crate::manifest::{self, Diagnostic, Severity};
+use crate::printer;
+
+pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
+    let path = &args.manifest.manifest;
+    let (diagnostics, summary_counts) = match manifest::load(path) {
+        Ok(loaded) => {
+            let manifest = &loaded.manifest;
+            let counts = Some((manifest.processors.len(), manifest.modal.environments.len()));
+            (loaded.warnings, counts)
+        }
+        Err(errors) => (errors.diagnostics, None),
+    };
+    let errors = count(&diagnostics, Severity::Error);
+    let warnings = count(&diagnostics, Severity::Warning);
+    let failed = errors > 0 || (args.strict && warnings > 0);
+
+    let file = path.display();
+    let summary = match summary_counts {
+        Some((processors, environments)) if !failed => format!(
+            "{file}: valid ({}, {}{})\n",
+            plural(processors, "processor"),
+            plural(environments, "environment"),
+            if warnings > 0 {
+                format!(", {}", plural(warnings, "warning"))
+            } else {
+                String::new()
+            }
+        ),
+        Some(_) => format!(
+            "{file}: invalid with --strict ({})\n",
+            plural(warnings, "warning")
+        ),
+        None => format!(
+            "{file}: invalid ({}{})\n",
+            plural(errors, "error"),
+            if warnings > 0 {
+                format!(", {}", plural(warnings, "warning"))
+            } else {
+                String::new()
+            }
+        ),
+    };
+
+    match args.format {
+        DiagnosticFormat::Human => {
+            if !diagnostics.is_empty() {
+                printer::stderr(&render::human(&diagnostics, human_style(color)));
+            }
+            if failed {
+                printer::stderr(&summary);
+            } else {
+                printer::stdout(&summary);
+            }
+        }
+        DiagnosticFormat::Json => {
+            printer::stdout(&render::json(&diagnostics));
+            printer::stderr(&summary);
+        }
+        DiagnosticFormat::Github => {
+            printer::stdout(&render::github(&diagnostics));
+            printer::stderr(&summary);
+        }
+    }
+    Ok(if failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+pub fn schema() -> ExitStatus {
+    printer::stdout(&manifest::schema::to_pretty_string());
+    ExitStatus::Success
+}
+
+/// Box drawing and colour on a terminal; plain ASCII anywhere else, so logs and snapshots are stable.
+fn human_style(color: ColorChoice) -> Style {
+    let terminal = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal(),
+    };
+    if terminal {
+        Style::Terminal
+    } else {
+        Style::Plain
+    }
+}
+
+fn count(diagnostics: &[Diagnostic], severity: Severity) -> usize {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == severity)
+        .count()
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -1,0 +1,230 @@
+//! Reading a manifest: TOML syntax, then the schema, then the semantic checks.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use toml_edit::ImDocument;
+
+use super::diagnostics::{Diagnostic, ManifestErrors, SourceFile};
+use super::raw::RawManifest;
+use super::valid::ValidManifest;
+use super::{document, schema_check, semantic};
+use crate::codes::Code;
+
+/// A manifest that validated, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct LoadedManifest {
+    pub manifest: ValidManifest,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads and validates the manifest at `path`.
+pub fn load(path: &Path) -> Result<LoadedManifest, ManifestErrors> {
+    let file = path.display().to_string();
+    let read_error = |message: String, help: &str| ManifestErrors {
+        file: file.clone(),
+        diagnostics: vec![Diagnostic::error(Code::ErrManifestRead, message).with_help(help)],
+    };
+    let bytes = std::fs::read(path).map_err(|error| {
+        read_error(
+            format!("could not read `{file}`: {error}"),
+            "run modalplan where processors.toml is, or pass `--manifest PATH`",
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        read_error(
+            format!(
+                "`{file}` is not UTF-8 text (invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+            "save the manifest as UTF-8",
+        )
+    })?;
+    load_str(&text, path)
+}
+
+/// Validates manifest text as if read from `path` (which names it in diagnostics and anchors `workdir`).
+pub fn load_str(source: &str, path: &Path) -> Result<LoadedManifest, ManifestErrors> {
+    let file = SourceFile::new(path, source.to_owned());
+    let fail = |diagnostics: Vec<Diagnostic>| ManifestErrors {
+        file: file.name().to_owned(),
+        diagnostics: finish(diagnostics, &file),
+    };
+
+    let toml = match ImDocument::parse(source.to_owned()) {
+        Ok(toml) => toml,
+        Err(error) => {
+            let span = error.span().unwrap_or(0..0);
+            let message = error.message().trim_end().to_owned();
+            let help = syntax_help(&message);
+            return Err(fail(vec![
+                Diagnostic::error(Code::ErrManifestSyntax, format!("invalid TOML: {message}"))
+                    .with_label(span, "")
+                    .with_help(help),
+            ]));
+        }
+    };
+
+    let json = document::to_json(&toml);
+    let schema_errors = schema_check::check(&toml, &json);
+    if !schema_errors.is_empty() {
+        return Err(fail(schema_errors));
+    }
+    drop(json);
+
+    let raw: RawManifest = match toml_edit::de::from_document(toml) {
+        Ok(raw) => raw,
+        Err(error) => {
+            // The schema admits only what deserializes; this is a last line of defence.
+            let span = error.span().unwrap_or(0..0);
+            return Err(fail(vec![
+                Diagnostic::error(
+                    Code::ErrManifestSchema,
+                    error.message().trim_end().to_owned(),
+                )
+                .with_label(span, "")
+                .with_help("see docs/manifest.md for the fields and their types"),
+            ]));
+        }
+    };
+
+    let sha256 = format!("sha256:{}", hex::encode(Sha256::digest(source.as_bytes())));
+    let (manifest, diagnostics) = semantic::check(&raw, path, sha256);
+    let diagnostics = finish(diagnostics, &file);
+    match manifest {
+        Some(manifest) => Ok(LoadedManifest {
+            manifest,
+            warnings: diagnostics,
+        }),
+        None => Err(ManifestErrors {
+            file: file.name().to_owned(),
+            diagnostics,
+        }),
+    }
+}
+
+/// Attaches the file and sorts by position, then code, so output is stable.
+fn finish(diagnostics: Vec<Diagnostic>, file: &SourceFile) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = diagnostics
+        .into_iter()
+        .map(|diagnostic| diagnostic.in_file(file))
+        .collect();
+    diagnostics.sort_by_key(|diagnostic| {
+        (
+            diagnostic
+                .labels
+                .first()
+                .map_or(0, |label| label.span.start),
+            diagnostic.code,
+        )
+    });
+    diagnostics
+}
+
+fn syntax_help(message: &str) -> &'static str {
+    if message.contains("duplicate key") {
+        "each key may appear once in a table; merge the two or remove one"
+    } else if message.contains("invalid table header") || message.contains("duplicate") {
+        "each table header may appear once; use `[[processor]]` for each processor"
+    } else if message.contains("string") {
+        "close the string with the quote it was opened with"
+    } else {
+        "fix the TOML syntax (https://toml.io/en/v1.0.0)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_repository_manifest_resolves() {
+        let text = include_str!("../../processors.toml");
+        let loaded =
+            load_str(text, Path::new("processors.toml")).expect("processors.toml is valid");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let manifest = loaded.manifest;
+        assert_eq!(manifest.modal.module, "modal_app");
+        assert_eq!(manifest.modal.workdir, Path::new("examples"));
+        assert_eq!(manifest.modal.environments, ["dev", "staging", "main"]);
+        assert_eq!(manifest.modal.cli, ["modal"]);
+        assert_eq!(manifest.modal.deploy_timeout, Duration::from_secs(600));
+        let names: Vec<&str> = manifest
+            .processors
+            .iter()
+            .map(|p| p.app_name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["llm-litellm-v1", "replicate-generic-v1", "audio-whisper-v2"]
+        );
+        let litellm = &manifest.processors[0];
+        let main = &litellm.deployments["main"];
+        assert_eq!(main.image.registry, "ghcr.io");
+        assert_eq!(main.image.repository, "acme/theory/llm-litellm");
+        assert_eq!(main.secrets_required, ["OPENAI_API_KEY"]);
+        assert_eq!(main.secrets_optional, ["LITELLM_API_BASE"]);
+        assert_eq!(main.runtime.memory_mb, Some(2048));
+        let smoke = main.smoke.as_ref().expect("smoke is on");
+        assert_eq!(smoke.function, "smoke");
+        assert_eq!(smoke.timeout, Duration::from_secs(300));
+        let whisper = &manifest.processors[2];
+        assert_eq!(
+            whisper.deployments.keys().collect::<Vec<_>>(),
+            ["dev", "staging"]
+        );
+        assert_eq!(
+            whisper.deployments["dev"].smoke.as_ref().map(|s| s.timeout),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            whisper.deployments["dev"].runtime.gpu.as_deref(),
+            Some("A10G")
+        );
+        assert!(manifest.sha256.starts_with("sha256:"));
+        assert_eq!(manifest.sha256.len(), 71);
+    }
+
+    #[test]
+    fn overrides_replace_what_they_name_and_keep_the_rest() {
+        let text = r#"
+version = 1
+[modal]
+module = "modal_app"
+environments = ["dev", "main"]
+[secrets.A]
+keys = ["A"]
+[secrets.B]
+keys = ["B"]
+[[processor]]
+ref = "x/y@1"
+image.oci = "docker.io/acme/y@sha256:0000000000000000000000000000000000000000000000000000000000000001"
+secrets.required = ["A"]
+runtime = { cpu = 1, memory_mb = 512 }
+[processor.env.dev]
+image.oci = "docker.io/acme/y@sha256:0000000000000000000000000000000000000000000000000000000000000002"
+secrets.optional = ["B"]
+runtime = { memory_mb = 1024 }
+smoke = { enabled = false }
+"#;
+        let manifest = load_str(text, Path::new("m/processors.toml"))
+            .expect("valid")
+            .manifest;
+        assert_eq!(manifest.modal.workdir, Path::new("m"));
+        let processor = &manifest.processors[0];
+        let dev = &processor.deployments["dev"];
+        let main = &processor.deployments["main"];
+        assert!(dev.image.digest.ends_with('2'));
+        assert!(main.image.digest.ends_with('1'));
+        assert_eq!(dev.secrets_required, ["A"]);
+        assert_eq!(dev.secrets_optional, ["B"]);
+        assert!(main.secrets_optional.is_empty());
+        assert_eq!(dev.runtime.cpu, Some(1.0));
+        assert_eq!(dev.runtime.memory_mb, Some(1024));
+        assert_eq!(main.runtime.memory_mb, Some(512));
+        assert!(dev.smoke.is_none());
+        assert!(main.smoke.is_some());
+    }
+}

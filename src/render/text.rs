@@ -1,0 +1,239 @@
+//! The plan for people at a terminal, Terraform-like: one block per app that changes, its reasons, a
+//! unified diff of what is known of the deployment before and after, and the summary line last.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use similar::TextDiff;
+
+use crate::fingerprint::Fingerprint;
+use crate::plan::Plan;
+use crate::plan::model::{Action, ActionKind, Desired, Finding, Live};
+
+use super::words;
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+fn colour(kind: ActionKind) -> Style {
+    let colour = match kind {
+        ActionKind::Create => AnsiColor::Green,
+        ActionKind::Update => AnsiColor::Yellow,
+        ActionKind::Stop | ActionKind::Blocked => AnsiColor::Red,
+        ActionKind::Orphan => AnsiColor::Magenta,
+        ActionKind::NoOp => return DIM,
+    };
+    Style::new().fg_color(Some(colour.into()))
+}
+
+fn styled(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// The plan as text with ANSI styles (the printer strips them where colour is not wanted).
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "modalplan plan of {} ({})",
+        plan.manifest.path,
+        plan.environments.join(", ")
+    );
+    for environment in &plan.environments {
+        let actions: Vec<&Action> = plan
+            .actions
+            .iter()
+            .filter(|action| &action.environment == environment)
+            .collect();
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}",
+            styled(BOLD, &format!("Environment {environment}"))
+        );
+        let unchanged: Vec<&str> = actions
+            .iter()
+            .filter(|action| action.kind == ActionKind::NoOp)
+            .map(|action| action.app_name.as_str())
+            .collect();
+        for action in actions
+            .iter()
+            .filter(|action| action.kind != ActionKind::NoOp)
+        {
+            action_block(&mut out, action);
+        }
+        if actions.is_empty() {
+            let _ = writeln!(out, "  {}", styled(DIM, "(nothing managed here)"));
+        } else if !unchanged.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}",
+                styled(
+                    DIM,
+                    &format!("= {} up to date: {}", unchanged.len(), unchanged.join(", "))
+                )
+            );
+        }
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", styled(BOLD, "Warnings"));
+        for warning in &plan.warnings {
+            finding(
+                &mut out,
+                warning,
+                Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        styled(BOLD, &words::summary_line(&plan.summary()))
+    );
+    out
+}
+
+fn action_block(out: &mut String, action: &Action) {
+    let style = colour(action.kind);
+    let reference = action
+        .reference
+        .as_deref()
+        .map_or_else(String::new, |reference| format!(" ({reference})"));
+    let _ = writeln!(
+        out,
+        "  {} {}{reference} {}",
+        styled(style, &words::symbol(action.kind).to_string()),
+        styled(BOLD, &action.app_name),
+        words::kind_words(action.kind)
+    );
+    for reason in &action.reasons {
+        let _ = writeln!(out, "      {}", words::reason(reason));
+    }
+    if let Some(hint) = words::orphan_hint(action) {
+        let _ = writeln!(out, "      {hint}");
+    }
+    if action.kind == ActionKind::Orphan {
+        // Nothing changes: no diff, only what runs.
+        if let Some(live) = &action.before {
+            let tag = live.tag.as_deref().unwrap_or("no tag");
+            let _ = writeln!(
+                out,
+                "      {}",
+                styled(DIM, &format!("live v{} ({tag})", live.version))
+            );
+        }
+        return;
+    }
+    for blocker in &action.blockers {
+        finding(out, blocker, colour(ActionKind::Blocked));
+    }
+    let diff = attribute_diff(action.before.as_ref(), action.after.as_ref());
+    if !diff.is_empty() {
+        for line in diff.lines() {
+            let line_style = if line.starts_with('+') && !line.starts_with("+++") {
+                colour(ActionKind::Create)
+            } else if line.starts_with('-') && !line.starts_with("---") {
+                colour(ActionKind::Stop)
+            } else {
+                DIM
+            };
+            let _ = writeln!(out, "      {}", styled(line_style, line));
+        }
+    }
+}
+
+fn finding(out: &mut String, finding: &Finding, style: Style) {
+    let _ = writeln!(
+        out,
+        "      {} {}",
+        styled(style, finding.code.as_str()),
+        finding.message
+    );
+    let _ = writeln!(out, "        fix: {}", finding.fix);
+}
+
+/// What is known of the live deployment, one `key = value` per line: its version and tag, and the
+/// image digest the tag names.
+fn live_attributes(live: &Live) -> Vec<String> {
+    let mut lines = vec![format!("version = {}", live.version)];
+    match &live.tag {
+        Some(tag) => {
+            lines.push(format!("tag     = {tag}"));
+            if let Ok(fingerprint) = tag.parse::<Fingerprint>() {
+                lines.push(format!("image   = sha256:{}…", fingerprint.image));
+            }
+        }
+        None => lines.push("tag     = (none)".to_owned()),
+    }
+    lines
+}
+
+fn desired_attributes(desired: &Desired, next_version: Option<u32>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(version) = next_version {
+        lines.push(format!("version = {version}"));
+    }
+    lines.push(format!("tag     = {}", desired.tag));
+    let short = desired
+        .image
+        .rsplit_once('@')
+        .map_or(desired.image.as_str(), |(_, digest)| digest);
+    lines.push(format!("image   = {}…", &short[..short.len().min(19)]));
+    lines
+}
+
+/// A unified diff of the deployment's attributes, before → after, where they are known.
+fn attribute_diff(before: Option<&Live>, after: Option<&Desired>) -> String {
+    let (old, new) = match (before, after) {
+        (Some(live), Some(desired)) => (
+            live_attributes(live),
+            desired_attributes(desired, Some(live.version + 1)),
+        ),
+        (None, Some(desired)) => {
+            let mut lines = vec![format!("image   = {}", desired.image)];
+            lines.push(format!("secrets = [{}]", desired.secrets.join(", ")));
+            let runtime = &desired.runtime;
+            let mut parts = Vec::new();
+            if let Some(cpu) = runtime.cpu {
+                parts.push(format!("cpu={cpu}"));
+            }
+            if let Some(memory) = runtime.memory_mb {
+                parts.push(format!("memory_mb={memory}"));
+            }
+            if let Some(gpu) = &runtime.gpu {
+                parts.push(format!("gpu={gpu}"));
+            }
+            if let Some(timeout) = runtime.timeout_s {
+                parts.push(format!("timeout_s={timeout}"));
+            }
+            if !parts.is_empty() {
+                lines.push(format!("runtime = {}", parts.join(" ")));
+            }
+            lines.push(format!("tag     = {}", desired.tag));
+            (Vec::new(), lines)
+        }
+        (Some(live), None) => (live_attributes(live), Vec::new()),
+        (None, None) => return String::new(),
+    };
+    let old = lines_text(&old);
+    let new = lines_text(&new);
+    if old == new {
+        return String::new();
+    }
+    let diff = TextDiff::from_lines(&old, &new);
+    diff.unified_diff()
+        .context_radius(3)
+        .header("live", "planned")
+        .to_string()
+}
+
+fn lines_text(lines: &[String]) -> String {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}

@@ -1,0 +1,65 @@
+//! The words every renderer uses for kinds, reasons and the summary.
+
+use crate::plan::model::{ActionKind, Reason, Summary};
+
+/// The summary line: `Plan: 1 to create, 2 to update, 0 to stop, 0 blocked.`, or the no-change line.
+pub fn summary_line(summary: &Summary) -> String {
+    if summary.create + summary.update + summary.stop + summary.blocked == 0 {
+        "No changes. Modal matches processors.toml.".to_owned()
+    } else {
+        format!(
+            "Plan: {} to create, {} to update, {} to stop, {} blocked.",
+            summary.create, summary.update, summary.stop, summary.blocked
+        )
+    }
+}
+
+/// The Terraform-like symbol of a kind.
+pub fn symbol(kind: ActionKind) -> char {
+    match kind {
+        ActionKind::Create => '+',
+        ActionKind::Update => '~',
+        ActionKind::Stop => '-',
+        ActionKind::Blocked => '!',
+        ActionKind::Orphan => '?',
+        ActionKind::NoOp => '=',
+    }
+}
+
+/// What happens to the app, in words.
+pub fn kind_words(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Create => "will be created",
+        ActionKind::Update => "will be updated",
+        ActionKind::Stop => "will be stopped",
+        ActionKind::Blocked => "is blocked",
+        ActionKind::Orphan => "is not in the manifest (orphan)",
+        ActionKind::NoOp => "is up to date",
+    }
+}
+
+/// One reason, for people.
+pub fn reason(reason: &Reason) -> String {
+    match reason {
+        Reason::Image { from, to } => match from {
+            Some(from) => format!("image {from}… → {to}…"),
+            None => format!("image → {to}…"),
+        },
+        Reason::Secrets { now } if now.is_empty() => "secrets changed: now none".to_owned(),
+        Reason::Secrets { now } => format!("secrets changed: now {}", now.join(", ")),
+        Reason::Runtime => "runtime settings changed".to_owned(),
+        Reason::Code => "module or processor changed".to_owned(),
+        Reason::Untagged => "deployed outside modalplan (no deploy tag)".to_owned(),
+        Reason::ForeignTag { tag } => {
+            format!("deployed outside modalplan (tag `{tag}` is not a modalplan fingerprint)")
+        }
+        Reason::Stopped => "the app is stopped".to_owned(),
+        Reason::Protected => "listed in `protect`: `--prune` leaves it".to_owned(),
+    }
+}
+
+/// What an orphan's action says when `protect` does not explain it.
+pub fn orphan_hint(action: &crate::plan::model::Action) -> Option<&'static str> {
+    (action.kind == ActionKind::Orphan && !action.reasons.contains(&Reason::Protected))
+        .then_some("left running; `--prune` stops it")
+}

@@ -1,0 +1,511 @@
+"""The real `modal` CLI of this venv (1.0.0 or 1.6.4) against the emulator: exact outputs, exit codes, calls."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+from conftest import DIGEST_OK, DIGEST_UNPULLABLE, MODAL_VERSION, NEW, REPO, plain
+
+
+def error(message: str, old_title: str = "") -> str:
+    """A CLI error as `plain()` shows it: 1.6 prints `Error: ...`, 1.0 a rich panel titled by the grpc status."""
+    if NEW:
+        return plain("Error: " + message)
+    return plain(("Error: " + old_title if old_title else "Error") + " " + message)
+
+
+def utc(iso: str) -> str:
+    """How both CLIs print a seeded time in --json output under TZ=UTC."""
+    return iso.replace("T", " ").replace("Z", "+00:00")
+
+
+# ---------------------------------------------------------------- environments
+
+
+def test_environment_list_json(emulator):
+    result = emulator.modal("environment", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    if NEW:
+        expected = [
+            {"name": name, "web_suffix": "", "image_builder_version": None, "active": str(name == "main")}
+            for name in ["dev", "main", "staging"]
+        ]
+    else:
+        expected = [{"name": name, "web suffix": "", "active": str(name == "main")} for name in ["dev", "main", "staging"]]
+    assert json.loads(result.stdout) == expected
+    assert emulator.rpcs() == ["EnvironmentList"]
+
+
+# ---------------------------------------------------------------- apps
+
+
+def test_app_list_json_keys_and_order(emulator):
+    live = emulator.app("main", "llm-litellm-v1")
+    stopped = emulator.app("main", "replicate-generic-v1")
+    result = emulator.modal("app", "list", "--json", "--env", "main")
+    assert result.returncode == 0, result.stderr
+    rows = [
+        (live, "deployed", "2026-01-05T10:00:00Z", None),
+        (stopped, "stopped", "2026-01-03T08:00:00Z", "2026-01-20T17:45:00Z"),
+    ]
+    if NEW:
+        expected = [
+            {
+                "app_id": app["app_id"],
+                "description": app["name"],
+                "state": state,
+                "tasks": "0",
+                "created_at": utc(created),
+                "stopped_at": utc(stopped_at) if stopped_at else None,
+            }
+            for app, state, created, stopped_at in rows
+        ]
+    else:  # 1.0 keys are the column titles, and the rows come oldest first
+        expected = [
+            {
+                "App ID": app["app_id"],
+                "Description": app["name"],
+                "State": state,
+                "Tasks": "0",
+                "Created at": utc(created),
+                "Stopped at": utc(stopped_at) if stopped_at else None,
+            }
+            for app, state, created, stopped_at in reversed(rows)
+        ]
+    assert json.loads(result.stdout) == expected
+    assert [(c["rpc"], c["env"]) for c in emulator.calls()] == [("AppList", "main")]
+
+
+def test_app_list_unknown_environment(emulator):
+    result = emulator.modal("app", "list", "--json", "--env", "nope")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    if NEW:
+        assert result.stderr == "Error: Environment 'nope' not found\n"
+    else:
+        assert plain(result.stderr) == "Error: Not found Environment 'nope' not found"
+    assert [(c["rpc"], c["env"]) for c in emulator.calls()] == [("AppList", "nope")]
+
+
+def test_app_history_json_drops_tag_when_no_deployment_has_one(emulator):
+    tagged = emulator.modal("app", "history", "llm-litellm-v1", "--json", "--env", "main")
+    untagged = emulator.modal("app", "history", "llm-litellm-v1", "--json", "--env", "dev")
+    assert tagged.returncode == 0 and untagged.returncode == 0, tagged.stderr + untagged.stderr
+    keys = (
+        ["version", "time_deployed", "client", "deployed_by", "commit", "tag"]
+        if NEW
+        else ["Version", "Time deployed", "Client", "Deployed by", "Commit", "Tag"]
+    )
+
+    def row(*values):
+        return dict(zip(keys, values))
+
+    assert json.loads(tagged.stdout) == [
+        row("v2", "2026-01-12 09:30:00+00:00", "1.6.4", "modalplan-ci", None, "mp-0123456789abcdef"),
+        row("v1", "2026-01-05 10:00:00+00:00", "1.0.0", "alice", None, None),
+    ]
+    assert json.loads(untagged.stdout) == [
+        dict(zip(keys[:-1], ["v1", "2026-01-02 12:00:00+00:00", "1.0.0", "alice", None])),
+    ]
+    assert emulator.rpcs() == ["AppGetByDeploymentName", "AppDeploymentHistory"] * 2
+
+
+def test_app_history_unknown_app(emulator):
+    result = emulator.modal("app", "history", "nope", "--json", "--env", "main")
+    assert result.returncode == 1
+    if NEW:
+        assert result.stderr == "Error: No App with name 'nope' found in the 'main' environment.\n"
+    else:
+        assert plain(result.stderr) == "Error Could not find a deployed app named 'nope' in the 'main' environment."
+    assert "AppDeploymentHistory" not in emulator.rpcs()
+
+
+def stop_args(name: str, env: str) -> list[str]:
+    # 1.0's `app stop` has no confirmation prompt and no -y option.
+    return ["app", "stop", name, "--env", env] + (["-y"] if NEW else [])
+
+
+def test_app_stop_then_list_and_stop_again(emulator):
+    app_id = emulator.app("dev", "llm-litellm-v1")["app_id"]
+    result = emulator.modal(*stop_args("llm-litellm-v1", "dev"))
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert emulator.state()["apps"][app_id]["state"] == "stopped"
+    assert [c for c in emulator.calls() if c["rpc"] == "AppStop"][0]["app_id"] == app_id
+
+    listed = json.loads(emulator.modal("app", "list", "--json", "--env", "dev").stdout)
+    assert [row["state" if NEW else "State"] for row in listed] == ["stopped"]
+
+    again = emulator.modal(*stop_args("llm-litellm-v1", "dev"))
+    assert again.returncode == 1
+    if NEW:
+        stopped_at = time.strftime("%Y-%m-%d %H:%M", time.gmtime(emulator.state()["apps"][app_id]["stopped_at"]))
+        assert again.stderr.startswith(f"App is already stopped. (Stopped at {stopped_at}")
+        assert again.stderr.endswith(" by 'modalplan-ci').\n")
+    else:
+        assert plain(again.stderr) == (
+            "Error Could not find a deployed app named 'llm-litellm-v1' in the 'dev' environment."
+        )
+    assert [c["rpc"] for c in emulator.calls()].count("AppStop") == 1
+
+
+def test_app_rollback_to_previous_and_named_version(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
+    first = emulator.modal("app", "rollback", "llm-litellm-v1", "--env", "main")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("✓ Deployment rollback successful!\n")
+    second = emulator.modal("app", "rollback", "llm-litellm-v1", "v2", "--env", "main")
+    assert second.returncode == 0, second.stderr
+    history = emulator.state()["apps"][app_id]["history"]
+    assert [(h["version"], h["rollback_version"], h["tag"]) for h in history] == [
+        (1, 0, ""),
+        (2, 0, "mp-0123456789abcdef"),
+        (3, 1, ""),
+        (4, 2, "mp-0123456789abcdef"),
+    ]
+    assert emulator.state()["apps"][app_id]["current_version"] == 4
+    assert [(c["app_id"], c.get("version", 0)) for c in emulator.calls() if c["rpc"] == "AppRollback"] == [
+        (app_id, -1),
+        (app_id, 2),
+    ]
+    listed = json.loads(emulator.modal("app", "history", "llm-litellm-v1", "--json", "--env", "main").stdout)
+    assert [row["version" if NEW else "Version"] for row in listed] == ["v4", "v3", "v2", "v1"]
+
+
+@pytest.mark.skipif(not NEW, reason="modal 1.0 has no `app info`")
+def test_app_info_json_follows_stop_and_rollback(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
+
+    def info():
+        result = emulator.modal("app", "info", "llm-litellm-v1", "--json", "--env", "main")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert info() == {
+        "description": "llm-litellm-v1",
+        "app_id": app_id,
+        "lifecycle": {
+            "state": "deployed",
+            "created_at": "2026-01-05 10:00:00+00:00",
+            "created_by": "alice",
+            "deployed_at": "2026-01-12 09:30:00+00:00",
+            "deployed_by": "modalplan-ci",
+            "version": 2,
+            "stopped_at": None,
+            "stopped_by": None,
+        },
+        "functions": {},
+        "servers": {},
+    }
+    assert emulator.modal("app", "rollback", "llm-litellm-v1", "v1", "--env", "main").returncode == 0
+    assert info()["lifecycle"]["version"] == 3
+    assert emulator.modal(*stop_args("llm-litellm-v1", "main")).returncode == 0
+    lifecycle = info()["lifecycle"]
+    assert (lifecycle["state"], lifecycle["version"], lifecycle["stopped_by"]) == ("stopped", 3, "modalplan-ci")
+
+
+def test_app_rollback_unknown_version(emulator):
+    result = emulator.modal("app", "rollback", "llm-litellm-v1", "v9", "--env", "main")
+    assert result.returncode == 1
+    if NEW:
+        assert result.stderr == "Error: Version v9 not found for app llm-litellm-v1\n"
+    else:
+        assert plain(result.stderr) == "Error: Not found Version v9 not found for app llm-litellm-v1"
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_secret_create_and_list(emulator):
+    created = emulator.modal("secret", "create", "NEWSEC", "A=1", "B=2", "--env", "staging")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("Created a new secret 'NEWSEC' with the keys 'A', 'B'\n")
+    assert emulator.state()["secrets"]["staging"]["NEWSEC"]["values"] == {"A": "1", "B": "2"}
+
+    listed = emulator.modal("secret", "list", "--json", "--env", "staging")
+    assert listed.returncode == 0, listed.stderr
+    names = [row["name" if NEW else "Name"] for row in json.loads(listed.stdout)]
+    assert names == ["NEWSEC", "REGISTRY_AUTH"]  # newest first
+    row = json.loads(listed.stdout)[0]
+    assert sorted(row) == (
+        ["created_at", "created_by", "last_used_at", "name"] if NEW else ["Created at", "Last used at", "Name"]
+    )
+
+    again = emulator.modal("secret", "create", "NEWSEC", "A=2", "--env", "staging")
+    assert again.returncode == 1
+    assert plain(again.stderr) == error("Secret 'NEWSEC' already exists in environment 'staging'", "Already exists")
+    assert emulator.state()["secrets"]["staging"]["NEWSEC"]["values"] == {"A": "1", "B": "2"}
+    assert [(c["rpc"], c["env"]) for c in emulator.calls() if c["rpc"].startswith("Secret")] == [
+        ("SecretGetOrCreate", "staging"),
+        ("SecretList", "staging"),
+        ("SecretGetOrCreate", "staging"),
+    ]
+
+
+def test_secret_list_does_not_show_values(emulator):
+    listed = emulator.modal("secret", "list", "--json", "--env", "main")
+    assert listed.returncode == 0
+    assert "not-a-real" not in listed.stdout
+    assert sorted(row["name" if NEW else "Name"] for row in json.loads(listed.stdout)) == [
+        "OPENAI_API_KEY",
+        "REGISTRY_AUTH",
+    ]
+
+
+# ---------------------------------------------------------------- deploy
+
+
+def test_deploy_records_a_tagged_version_and_smoke_returns_the_real_value(emulator):
+    result = emulator.deploy("main", "llm-litellm-v1", "mp-abc", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 0, result.stderr
+    assert "App deployed in" in result.stdout
+    app = emulator.app("main", "llm-litellm-v1")
+    assert [(h["version"], h["tag"], h["client_version"]) for h in app["history"]][-1] == (3, "mp-abc", MODAL_VERSION)
+    functions = app["history"][-1]["functions"]
+    assert sorted(functions) == ["run", "smoke"]
+    state = emulator.state()
+    smoke = state["functions"][functions["smoke"]]
+    assert smoke["module_name"] == "modal_app"
+    assert [s["name"] for s in smoke["secrets"]] == ["OPENAI_API_KEY"]
+    image = state["built_images"][smoke["image_id"]]
+    assert image["registry_ref"] == DIGEST_OK
+    publish = [c for c in emulator.calls() if c["rpc"] == "AppPublish"]
+    assert [(c["name"], c["deployment_tag"], c["env"]) for c in publish] == [("llm-litellm-v1", "mp-abc", "main")]
+
+    listed = json.loads(emulator.modal("app", "history", "llm-litellm-v1", "--json", "--env", "main").stdout)
+    assert listed[0]["tag" if NEW else "Tag"] == "mp-abc"
+    assert listed[0]["version" if NEW else "Version"] == "v3"
+
+    emulator.clear_calls()
+    code = (
+        "import json, sys, modal\n"
+        "f = modal.Function.from_name('llm-litellm-v1', 'smoke', environment_name='main')\n"
+        "print(json.dumps(f.remote({'schema': 'v1', 'mode': 'real', 'params': {'q': 1}}), sort_keys=True))\n"
+    )
+    called = emulator.python(code)
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout) == {
+        "schema": "v1",
+        "status": "ok",
+        "mode": "mock",
+        "processor": "llm/litellm@1",
+        "outputs": {
+            "text": "mock output of llm/litellm@1",
+            "params_sha256": "6ae0f660046dadcf5fe8462c0e00a062db4c8d67be82f4098c5ea4208d19b076",
+        },
+    }
+    assert [c["rpc"] for c in emulator.calls()][:2] == ["FunctionGet", "FunctionMap"]
+    assert "FunctionGetOutputs" in emulator.rpcs()
+
+    logs = emulator.modal("app", "logs", "llm-litellm-v1", "--env", "main", timeout=30)
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout == "smoke processor=llm/litellm@1 mode=mock\n"
+
+
+def test_run_real_mode_sees_its_secret_and_not_the_pull_secret(emulator):
+    deployed = emulator.deploy("dev", "llm-litellm-v1", "t1", DIGEST_OK, "OPENAI_API_KEY,LITELLM_API_BASE")
+    assert deployed.returncode == 0, deployed.stderr
+    code = (
+        "import json, modal\n"
+        "f = modal.Function.from_name('llm-litellm-v1', 'run', environment_name='dev')\n"
+        "print(json.dumps(f.remote({'schema': 'v1', 'mode': 'real'}), sort_keys=True))\n"
+    )
+    called = emulator.python(code)
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout) == {
+        "schema": "v1",
+        "status": "ok",
+        "mode": "real",
+        "processor": "llm/litellm@1",
+        "outputs": {"secrets_present": ["LITELLM_API_BASE", "OPENAI_API_KEY"]},
+    }
+
+
+def test_deploy_missing_secret_fails_like_modal(emulator):
+    before = emulator.app("main", "llm-litellm-v1")["history"]
+    result = emulator.deploy("main", "llm-litellm-v1", "mp-x", DIGEST_OK, "OPENAI_API_KEY,LITELLM_API_BASE")
+    assert result.returncode == 1
+    if NEW:
+        assert result.stderr == "Error: Secret 'LITELLM_API_BASE' not found in environment 'main'\n"
+    assert plain(result.stderr) == error("Secret 'LITELLM_API_BASE' not found in environment 'main'")
+    assert emulator.app("main", "llm-litellm-v1")["history"] == before
+    assert "AppPublish" not in emulator.rpcs()
+    lookups = [c for c in emulator.calls() if c["rpc"] == "SecretGetOrCreate"]
+    assert ("LITELLM_API_BASE", "main") in [(c["deployment_name"], c["env"]) for c in lookups]
+
+
+def test_deploy_unpullable_digest_fails_as_image_build_failure(emulator):
+    result = emulator.deploy("main", "llm-litellm-v1", "mp-y", DIGEST_UNPULLABLE, "OPENAI_API_KEY")
+    assert result.returncode == 1
+    text = plain(result.stderr)
+    image_id = [i for i in emulator.state()["built_images"].values() if i["status"] == "failed"][0]["image_id"]
+    message = (
+        f"Image build for {image_id} failed with the exception: "
+        f"Failed to pull image {DIGEST_UNPULLABLE}: manifest unknown"
+    )
+    assert text == error(message)
+    assert "AppPublish" not in emulator.rpcs()
+
+
+def test_deploy_unknown_digest_fails(emulator):
+    unknown = "ghcr.io/acme/theory/llm-litellm@sha256:" + "4" * 64
+    result = emulator.deploy("main", "llm-litellm-v1", "mp-z", unknown, "OPENAI_API_KEY")
+    assert result.returncode == 1
+    image_id = [i for i in emulator.state()["built_images"].values() if i["status"] == "failed"][0]["image_id"]
+    assert plain(result.stderr) == error(
+        f"Image build for {image_id} failed with the exception: Failed to pull image {unknown}: manifest unknown"
+    )
+    assert "AppPublish" not in emulator.rpcs()
+
+
+def test_deploy_image_fault_fails(emulator):
+    emulator.admin("fault", "add", "--image", DIGEST_OK, "--message", "registry said 401 Unauthorized")
+    result = emulator.deploy("main", "llm-litellm-v1", "mp-f", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 1
+    image_id = [i for i in emulator.state()["built_images"].values() if i["status"] == "failed"][0]["image_id"]
+    assert plain(result.stderr) == error(
+        f"Image build for {image_id} failed with the exception: registry said 401 Unauthorized"
+    )
+
+
+def test_deploy_invalid_tag_is_refused_before_any_call(emulator):
+    result = emulator.deploy("main", "llm-litellm-v1", "not a tag!", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 1
+    assert plain(result.stderr) == error(
+        "Deployment tag 'not a tag!' is invalid. Tags may only contain alphanumeric characters, dashes, periods,"
+        " and underscores, and must be 50 characters or less"
+    )
+    assert emulator.calls() == []
+
+
+def test_deploy_app_name_over_limit_is_refused_before_any_call(emulator):
+    name = "x" * 65
+    result = emulator.deploy("main", name, "t", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 1
+    assert plain(result.stderr) == error(
+        f"Invalid App name: '{name}'. Names may contain only alphanumeric characters, dashes, periods, and"
+        " underscores, must be shorter than 64 characters, and cannot conflict with App ID strings."
+    )
+    assert emulator.calls() == []
+
+
+def test_deploy_unknown_environment(emulator):
+    result = emulator.deploy("nope", "llm-litellm-v1", "t", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 1
+    assert plain(result.stderr) == error("Environment 'nope' not found", "Not found")
+    assert emulator.rpcs() == ["AppGetByDeploymentName"]
+
+
+# ---------------------------------------------------------------- the container
+
+
+@pytest.fixture
+def probe_workdir(tmp_path):
+    workdir = tmp_path / "probe"
+    workdir.mkdir()
+    shutil.copy(REPO / "tests" / "emulator" / "fixtures" / "probe_app.py", workdir / "probe_app.py")
+    return workdir
+
+
+def deploy_probe(emulator, workdir):
+    variables = {"IMAGE_REF": DIGEST_OK, "TOOL_SECRETS": "OPENAI_API_KEY", "MODAL_APP_NAME": "probe"}
+    return emulator.modal("deploy", "-m", "probe_app", "--env", "main", "--name", "probe", cwd=workdir, env=variables)
+
+
+def test_container_sees_image_env_and_function_secrets_only(emulator, probe_workdir):
+    deployed = deploy_probe(emulator, probe_workdir)
+    assert deployed.returncode == 0, deployed.stderr
+    names = [
+        "OPENAI_API_KEY",
+        "REGISTRY_USERNAME",
+        "REGISTRY_PASSWORD",
+        "IMAGE_REF",
+        "TOOL_SECRETS",
+        "MODAL_APP_NAME",
+        "PROBE_BAKED",
+        "PROCESSOR_IMAGE",
+    ]
+    code = (
+        "import json, sys, modal\n"
+        "f = modal.Function.from_name('probe', 'environment', environment_name='main')\n"
+        "print(json.dumps(f.remote(sys.argv[1:])))\n"
+    )
+    called = emulator.python(code, *names)
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout) == {
+        "OPENAI_API_KEY": "sk-main-not-a-real-key",
+        "REGISTRY_USERNAME": None,
+        "REGISTRY_PASSWORD": None,
+        "IMAGE_REF": None,
+        "TOOL_SECRETS": None,
+        "MODAL_APP_NAME": None,
+        "PROBE_BAKED": "baked-into-image",
+        "PROCESSOR_IMAGE": "llm-litellm",
+    }
+
+
+def test_remote_exception_surfaces_in_the_caller(emulator, probe_workdir):
+    assert deploy_probe(emulator, probe_workdir).returncode == 0
+    code = (
+        "import modal\n"
+        "f = modal.Function.from_name('probe', 'fail', environment_name='main')\n"
+        "try:\n"
+        "    f.remote('boom 42')\n"
+        "except ValueError as exc:\n"
+        "    print('caught', type(exc).__name__, exc)\n"
+    )
+    called = emulator.python(code)
+    assert called.returncode == 0, called.stderr
+    assert called.stdout == "caught ValueError boom 42\n"
+    logs = emulator.app("main", "probe")["logs"]
+    assert logs[0]["data"] == "probe: about to fail\n"
+    assert any("ValueError: boom 42" in entry["data"] for entry in logs)
+
+
+def test_function_lookup_of_unknown_app_fails(emulator):
+    code = (
+        "import modal\n"
+        "f = modal.Function.from_name('nope', 'smoke', environment_name='main')\n"
+        "f.remote({})\n"
+    )
+    called = emulator.python(code)
+    assert called.returncode == 1
+    assert "modal.exception.NotFoundError" in called.stderr
+    assert "Lookup failed for Function 'smoke' from the 'nope' app" in called.stderr
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_fault_status_on_an_rpc(emulator):
+    emulator.admin("fault", "add", "--rpc", "AppList", "--status", "PERMISSION_DENIED", "--message", "no access")
+    result = emulator.modal("app", "list", "--json", "--env", "main")
+    assert result.returncode == 1
+    if NEW:
+        assert result.stderr == "Error: no access\n"
+    else:
+        assert plain(result.stderr) == "Error: Permission denied no access"
+    assert emulator.rpcs() == ["AppList"]
+
+
+def test_fault_only_in_one_environment_and_limited_times(emulator):
+    emulator.admin("fault", "add", "--rpc", "SecretList", "--status", "FAILED_PRECONDITION", "--env", "dev", "--times", "1")
+    assert emulator.modal("secret", "list", "--json", "--env", "main").returncode == 0
+    assert emulator.modal("secret", "list", "--json", "--env", "dev").returncode == 1
+    assert emulator.modal("secret", "list", "--json", "--env", "dev").returncode == 0
+
+
+def test_fault_latency(emulator):
+    emulator.admin("fault", "add", "--rpc", "EnvironmentList", "--latency-ms", "1500")
+    started = time.monotonic()
+    result = emulator.modal("environment", "list", "--json")
+    assert result.returncode == 0
+    assert time.monotonic() - started >= 1.5
+
+
+def test_unimplemented_rpc_is_named(emulator):
+    result = emulator.modal("volume", "list", "--json", "--env", "main")
+    assert result.returncode == 1
+    assert "VolumeList is not implemented by the modal emulator" in plain(result.stderr)

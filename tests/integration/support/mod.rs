@@ -1,0 +1,4 @@
+//! Test support shared by the topics of the integration binary.
+
+pub mod emulator;
+pub mod github_api;
