@@ -6,6 +6,7 @@ use miette::Report;
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
 
+pub mod apply;
 pub mod name;
 pub mod validate;
 
@@ -15,6 +16,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Validate(args) => validate::run(&args, cli.color),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
+        Command::Apply(args) => apply::run(&args, cli.color).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
         other => Err(miette::miette!(
