@@ -287,13 +287,18 @@ async fn run_action(context: &Context, action: &Action) -> AppReport {
 async fn guarded(context: &Context, action: &Action) -> Progress {
     let environment = action.environment.as_str();
     let app_name = action.app_name.as_str();
-    match context.backend.live_deployment(environment, app_name).await {
-        Ok(live) => {
-            if let Some(error) = moved_since_plan(action, live.as_ref()) {
-                return Progress::Refused(error);
-            }
-        }
+    let live = match context.backend.live_deployment(environment, app_name).await {
+        Ok(live) => live,
         Err(error) => return Progress::Refused(AppError::from_backend(&error)),
+    };
+    if action.kind == ActionKind::Stop && action.before.is_none() {
+        // The planner does not read an orphan's history: any live deployment is the one to stop, and
+        // one stopped meanwhile needs nothing more.
+        if live.is_none() {
+            return Progress::Pruned;
+        }
+    } else if let Some(error) = moved_since_plan(action, live.as_ref()) {
+        return Progress::Refused(error);
     }
     if action.kind == ActionKind::Stop {
         context.emit(&Event::Stopping {

@@ -10,8 +10,8 @@ use std::path::Path;
 use super::executor::{describe_live, describe_planned, live_matches};
 use crate::backend::{AppState, BackendError, ModalBackend, ObserveRequest};
 use crate::codes::Code;
-use crate::plan::Plan;
 use crate::plan::model::PLAN_FORMAT_VERSION;
+use crate::plan::{ActionKind, Plan};
 
 /// Why a saved plan cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +111,12 @@ pub async fn check_current(
     let changes: Vec<String> = plan
         .actions
         .iter()
+        // Orphans are left alone, and the planner does not read their history: an orphan to stop is
+        // checked right before it is stopped.
+        .filter(|action| {
+            !(matches!(action.kind, ActionKind::Orphan | ActionKind::Stop)
+                && action.before.is_none())
+        })
         .filter_map(|action| {
             let live = observed
                 .environments

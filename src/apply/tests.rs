@@ -854,3 +854,41 @@ fn a_plan_file_round_trips_and_a_foreign_one_is_refused() {
     std::fs::write(&path, "not json").unwrap();
     assert_eq!(saved::load(&path).unwrap_err().code(), Code::ErrPlanFile);
 }
+
+#[tokio::test]
+async fn an_orphan_planned_without_its_history_is_stopped_whatever_version_is_live() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new()
+        .with_app("main", "old-v1", &[None, None])
+        .with_app("main", "gone-v1", &[None]);
+    crate::backend::ModalBackend::stop(&backend, "main", "gone-v1")
+        .await
+        .unwrap();
+    let orphan = |app: &str| Action {
+        kind: ActionKind::Stop,
+        reference: None,
+        before: None,
+        after: None,
+        ..create(app)
+    };
+    let saved_plan = plan(vec![orphan("old-v1"), orphan("gone-v1")]);
+    saved::check_current(&saved_plan, "sha256:00", &backend)
+        .await
+        .unwrap();
+    let run = run(&backend, &saved_plan, &settings(logs.path())).await;
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("old-v1".into(), "stopped (pruned)".into(), vec![]),
+            ("gone-v1".into(), "stopped (pruned)".into(), vec![]),
+        ]
+    );
+    // The seeding stop, then each app's re-check (and the one stop), in either order.
+    let mut calls = backend.call_log();
+    assert_eq!(calls.remove(0), "stop main/gone-v1");
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["live main/gone-v1", "live main/old-v1", "stop main/old-v1"]
+    );
+}
