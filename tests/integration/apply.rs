@@ -438,7 +438,7 @@ fn one_of_three_failing_leaves_the_other_two_deployed() {
 }
 
 /// A plan file as `modalplan plan --out` writes it, for one update of llm-litellm-v1 planned from v2.
-fn saved_plan(project: &Project, manifest_sha256: &str, before: Value) -> std::path::PathBuf {
+fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::path::PathBuf {
     let plan = json!({
         "format_version": 1,
         "manifest": {"path": "processors.toml", "sha256": manifest_sha256},
@@ -492,7 +492,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     let plan = saved_plan(
         &project,
         "sha256:0000",
-        json!({"version": 2, "tag": "mp-0123456789abcdef"}),
+        &json!({"version": 2, "tag": "mp-0123456789abcdef"}),
     );
     let output = project.run(&["apply", plan.to_str().unwrap(), "--yes"]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
@@ -506,7 +506,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     );
 
     // Planned against v1: Modal moved since.
-    let plan = saved_plan(&project, &sha, json!({"version": 1, "tag": null}));
+    let plan = saved_plan(&project, &sha, &json!({"version": 1, "tag": null}));
     let output = project.run(&["apply", plan.to_str().unwrap(), "--yes"]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let stderr = flat(&text(&output.stderr));
@@ -524,7 +524,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     let plan = saved_plan(
         &project,
         &sha,
-        json!({"version": 2, "tag": "mp-0123456789abcdef"}),
+        &json!({"version": 2, "tag": "mp-0123456789abcdef"}),
     );
     let output = project.run(&["apply", plan.to_str().unwrap(), "--yes"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -570,7 +570,7 @@ fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
     // Every deploy hangs at publish for a minute.
     project
         .emulator
-        .add_fault(json!({"rpc": "AppPublish", "latency_ms": 60000}));
+        .add_fault(&json!({"rpc": "AppPublish", "latency_ms": 60000}));
     let child = project
         .command(&[
             "apply",
