@@ -6,6 +6,7 @@ use miette::Report;
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
 
+pub mod apply;
 pub mod name;
 pub mod plan;
 pub mod validate;
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
         Command::Plan(args) => plan::run(&args, cli.color).await,
+        Command::Apply(args) => apply::run(&args, cli.color).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
         other => Err(miette::miette!(
