@@ -310,6 +310,11 @@ pub struct InvokeArgs {
     /// Call the CI app name instead of the sandbox name.
     #[arg(long)]
     pub ci_name: bool,
+
+    /// How long to wait for the result (`30s`, `2m`); default: the function's `timeout_s` and 30s more,
+    /// or 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,11 @@ use miette::Report;
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
 
+pub mod deploy;
+pub mod invoke;
+pub mod logs;
 pub mod name;
+mod target;
 pub mod validate;
 
 /// Runs the parsed command line.
@@ -15,6 +19,9 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Validate(args) => validate::run(&args, cli.color),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
+        Command::Deploy(args) => deploy::run(&args).await,
+        Command::Logs(args) => logs::run(&args).await,
+        Command::Invoke(args) => invoke::run(&args).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
         other => Err(miette::miette!(
