@@ -356,6 +356,10 @@ pub struct StatusArgs {
 
     #[arg(long = "env", value_name = "ENV")]
     pub environment: String,
+
+    /// Show the caller's sandbox apps (`<user>-<branch>-<app>`) instead of the CI names.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +388,10 @@ pub struct PruneArgs {
     /// Stop them (without it, only list).
     #[arg(long)]
     pub yes: bool,
+
+    /// The git remote whose branches count.
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
 }
 
 #[derive(Debug, Args)]

@@ -3,13 +3,18 @@
 
 use miette::Report;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SecretsCommand};
 use crate::exit::ExitStatus;
 
 pub mod deploy;
+pub mod init;
 pub mod invoke;
 pub mod logs;
 pub mod name;
+pub mod prune;
+pub mod secrets;
+pub mod smoke;
+pub mod status;
 mod target;
 pub mod validate;
 
@@ -22,6 +27,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Deploy(args) => deploy::run(&args).await,
         Command::Logs(args) => logs::run(&args).await,
         Command::Invoke(args) => invoke::run(&args).await,
+        Command::Smoke(args) => smoke::run(&args).await,
+        Command::Secrets(SecretsCommand::Check(args)) => secrets::check(&args).await,
+        Command::Status(args) => status::run(&args).await,
+        Command::Init(args) => init::run(&args),
+        Command::Prune(args) => prune::run(&args).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
         other => Err(miette::miette!(
