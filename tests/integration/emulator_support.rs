@@ -64,7 +64,7 @@ fn app_list_json_reaches_the_emulator_with_each_cli() {
 fn injected_fault_fails_the_cli_call() {
     let emulator = Emulator::start(ModalCli::New, &workspace_seed());
     emulator.add_fault(
-        json!({"rpc": "AppList", "status": "PERMISSION_DENIED", "message": "no access"}),
+        &json!({"rpc": "AppList", "status": "PERMISSION_DENIED", "message": "no access"}),
     );
     let output = app_list(&emulator, "main");
     assert_eq!(output.status.code(), Some(1));
@@ -82,8 +82,7 @@ fn envs_name_the_venv_modal_and_a_private_config() {
     let value = |key: &str| {
         envs.iter()
             .find(|(name, _)| name == key)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_else(|| panic!("{key} missing"))
+            .map_or_else(|| panic!("{key} missing"), |(_, value)| value.clone())
     };
     assert_eq!(value("MODAL_SERVER_URL"), emulator.url());
     assert!(

@@ -225,7 +225,7 @@ impl Emulator {
     }
 
     /// Adds a fault (format in docs/emulator.md), e.g. `{"rpc": "AppList", "status": "UNAVAILABLE"}`.
-    pub fn add_fault(&self, fault: Value) {
+    pub fn add_fault(&self, fault: &Value) {
         let output = Command::new(self.python())
             .arg(repo_root().join("tests/emulator/admin.py"))
             .arg("--state")
