@@ -2,7 +2,9 @@
 
 mod emulator_support;
 mod github;
+mod manifest_docs;
 mod name;
 mod naming;
 mod plan;
 mod support;
+mod validate;
