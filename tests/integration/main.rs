@@ -1,7 +1,11 @@
 //! The one integration test binary; topics are modules.
 
+mod apply;
 mod emulator_support;
 mod github;
+mod manifest_docs;
 mod name;
 mod naming;
+mod plan;
 mod support;
+mod validate;
