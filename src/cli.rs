@@ -315,6 +315,11 @@ pub struct InvokeArgs {
     /// Call the CI app name instead of the sandbox name.
     #[arg(long)]
     pub ci_name: bool,
+
+    /// How long to wait for the result (`30s`, `2m`); default: the function's `timeout_s` and 30s more,
+    /// or 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +361,10 @@ pub struct StatusArgs {
 
     #[arg(long = "env", value_name = "ENV")]
     pub environment: String,
+
+    /// Show the caller's sandbox apps (`<user>-<branch>-<app>`) instead of the CI names.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +393,10 @@ pub struct PruneArgs {
     /// Stop them (without it, only list).
     #[arg(long)]
     pub yes: bool,
+
+    /// The git remote whose branches count.
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
 }
 
 #[derive(Debug, Args)]

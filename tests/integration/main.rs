@@ -3,6 +3,9 @@
 mod apply;
 mod emulator_support;
 mod github;
+mod manifest_docs;
 mod name;
 mod naming;
+mod plan;
 mod support;
+mod validate;
