@@ -4,4 +4,5 @@ mod emulator_support;
 mod github;
 mod name;
 mod naming;
+mod people;
 mod support;
