@@ -250,6 +250,11 @@ pub struct ApplyArgs {
     /// Where deploy logs are written.
     #[arg(long, value_name = "DIR", default_value = ".modalplan/logs")]
     pub log_dir: PathBuf,
+
+    /// After Ctrl-C or SIGTERM, how long running deploys may go on before they are killed (and what they
+    /// changed rolled back).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace_period: u64,
 }
 
 #[derive(Debug, Args)]

@@ -6,11 +6,13 @@ use miette::Report;
 use crate::cli::{Cli, Command, SecretsCommand};
 use crate::exit::ExitStatus;
 
+pub mod apply;
 pub mod deploy;
 pub mod init;
 pub mod invoke;
 pub mod logs;
 pub mod name;
+pub mod plan;
 pub mod prune;
 pub mod secrets;
 pub mod smoke;
@@ -24,6 +26,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Validate(args) => validate::run(&args, cli.color),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
+        Command::Plan(args) => plan::run(&args, cli.color).await,
+        Command::Apply(args) => apply::run(&args, cli.color).await,
         Command::Deploy(args) => deploy::run(&args).await,
         Command::Logs(args) => logs::run(&args).await,
         Command::Invoke(args) => invoke::run(&args).await,
@@ -34,30 +38,5 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Prune(args) => prune::run(&args).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
-        other => Err(miette::miette!(
-            code = "ERR_USAGE",
-            "`{}` is not available in this build yet",
-            command_name(&other)
-        )),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Validate(_) => "validate",
-        Command::Schema => "schema",
-        Command::Name(_) => "name",
-        Command::Plan(_) => "plan",
-        Command::Apply(_) => "apply",
-        Command::Deploy(_) => "deploy",
-        Command::Logs(_) => "logs",
-        Command::Invoke(_) => "invoke",
-        Command::Smoke(_) => "smoke",
-        Command::Secrets(_) => "secrets",
-        Command::Status(_) => "status",
-        Command::Init(_) => "init",
-        Command::Prune(_) => "prune",
-        Command::Completions(_) => "completions",
-        Command::Man => "man",
     }
 }

@@ -393,7 +393,7 @@ mod examples {
     }
     pub fn image() -> Value {
         json!(
-            "ghcr.io/acme/theory/llm-litellm@sha256:2f1c3b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e"
+            "ghcr.io/acme/theory/llm-litellm@sha256:a7269615a11401e4bb856b257673309d60d4b3e80e25f9281954fca9413617ce"
         )
     }
     pub fn secrets_required() -> Value {

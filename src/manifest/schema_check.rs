@@ -279,11 +279,19 @@ impl Context<'_> {
         };
         let found = toml_type_of(self.instance);
         let path = key_path(self.pointer);
-        let mut diagnostic = Diagnostic::error(
-            Code::ErrManifestSchema,
-            format!("`{path}` must be {expected}, not {found}"),
-        )
-        .with_label(self.span(), format!("this is {found}"));
+        let code = if self.pointer == "/version" {
+            Code::ErrManifestVersion
+        } else {
+            Code::ErrManifestSchema
+        };
+        let span = if self.instance.is_object() {
+            self.header_span()
+        } else {
+            self.span()
+        };
+        let mut diagnostic =
+            Diagnostic::error(code, format!("`{path}` must be {expected}, not {found}"))
+                .with_label(span, format!("this is {found}"));
         if self.pointer == "/processor" {
             diagnostic = diagnostic.with_help(
                 "write each processor as `[[processor]]` (two brackets): an entry of an array of tables",
@@ -531,12 +539,9 @@ fn toml_inline(value: &Value) -> String {
     }
 }
 
+/// A schema description as a help line: the field's own words say what it takes.
 fn first_sentence(text: &str) -> String {
-    let flat = text.replace('\n', " ");
-    match flat.find(". ") {
-        Some(end) => flat[..=end].to_owned(),
-        None => flat,
-    }
+    text.replace('\n', " ")
 }
 
 #[cfg(test)]

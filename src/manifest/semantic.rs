@@ -115,19 +115,12 @@ impl Checker {
             .iter()
             .map(|environment| (environment.get_ref().as_str(), span(environment)))
             .collect();
-        let mut used_secrets: BTreeSet<String> = BTreeSet::new();
+        let used_secrets = named_secrets(raw);
         let mut processors = Vec::with_capacity(raw.processors.len());
         let mut by_ref: HashMap<String, Range<usize>> = HashMap::new();
         let mut by_app: HashMap<AppName, (String, Range<usize>)> = HashMap::new();
         for processor in &raw.processors {
             let resolved = self.processor(processor, &modal, &smoke, &secrets, &environment_spans);
-            for deployment in resolved.iter().flat_map(|p| p.deployments.values()) {
-                used_secrets.extend(deployment.secrets_required.iter().cloned());
-                used_secrets.extend(deployment.secrets_optional.iter().cloned());
-                if deployment.image.is_private_registry() {
-                    used_secrets.insert(REGISTRY_AUTH.to_owned());
-                }
-            }
             let Some(resolved) = resolved else {
                 continue;
             };
@@ -162,8 +155,14 @@ impl Checker {
             processors.push(resolved);
         }
 
-        for (name, policy) in &raw.secrets {
-            if !used_secrets.contains(name.get_ref()) {
+        // With no processor, every secret is unused; the error about that says enough.
+        let secrets_to_check = if raw.processors.is_empty() {
+            &BTreeMap::new()
+        } else {
+            &raw.secrets
+        };
+        for name in secrets_to_check.keys() {
+            if !used_secrets.contains(name.get_ref().as_str()) {
                 self.push(
                     Diagnostic::warning(
                         Code::WarnUnusedSecret,
@@ -175,7 +174,6 @@ impl Checker {
                         name.get_ref()
                     )),
                 );
-                let _ = policy;
             }
         }
 
@@ -418,7 +416,7 @@ impl Checker {
                     Diagnostic::warning(
                         Code::WarnNameShortened,
                         format!(
-                            "`{reference_text}` maps to a {}-character app name; Modal allows {MAX_APP_NAME_LEN}, so it deploys as `{app_name}`",
+                            "`{reference_text}` maps to an app name of {} characters; Modal allows {MAX_APP_NAME_LEN}, so it deploys as `{app_name}`",
                             full.len()
                         ),
                     )
@@ -565,6 +563,34 @@ impl Checker {
             deployments,
         })
     }
+}
+
+/// Every secret a processor names anywhere (whether or not it resolved), and `REGISTRY_AUTH` when an image
+/// is on a private registry: what makes a declared secret used.
+fn named_secrets(raw: &RawManifest) -> BTreeSet<&str> {
+    fn add_lists<'a>(names: &mut BTreeSet<&'a str>, lists: Option<&'a RawSecretLists>) {
+        for list in lists.into_iter().flat_map(|l| [&l.required, &l.optional]) {
+            names.extend(list.iter().flatten().map(|name| name.get_ref().as_str()));
+        }
+    }
+    let mut names = BTreeSet::new();
+    let mut private = false;
+    for processor in &raw.processors {
+        add_lists(&mut names, processor.secrets.as_ref());
+        for override_table in processor.env.values() {
+            add_lists(&mut names, override_table.secrets.as_ref());
+        }
+        let images = std::iter::once(&processor.image)
+            .chain(processor.env.values().filter_map(|o| o.image.as_ref()));
+        for image in images {
+            private |= image::parse(image.oci.get_ref()).is_ok_and(|i| i.is_private_registry())
+                || image.oci.get_ref().starts_with("ghcr.io/");
+        }
+    }
+    if private {
+        names.insert(REGISTRY_AUTH);
+    }
+    names
 }
 
 fn runtime(raw: Option<&RawRuntime>, base: &Runtime) -> Runtime {

@@ -85,9 +85,15 @@ fn envs_name_the_venv_modal_and_a_private_config() {
             .map_or_else(|| panic!("{key} missing"), |(_, value)| value.clone())
     };
     assert_eq!(value("MODAL_SERVER_URL"), emulator.url());
+    assert_eq!(value("MODAL_TOKEN_ID"), "ak-test");
+    assert_eq!(
+        value("MODALPLAN_MODAL_BIN"),
+        emulator.modal_bin().display().to_string()
+    );
     assert!(
-        value("MODALPLAN_MODAL_BIN").ends_with(".venvs/modal-1.0.0/bin/modal")
-            || std::env::var_os("MODALPLAN_VENVS").is_some()
+        emulator
+            .modal_bin()
+            .ends_with(std::path::Path::new("modal-1.0.0/bin/modal"))
     );
     assert!(value("MODAL_CONFIG_PATH").starts_with(&emulator.dir().display().to_string()));
     // An empty seed is the default workspace: three environments, nothing deployed.
