@@ -17,9 +17,13 @@ use crate::manifest::ValidManifest;
 use crate::manifest::valid::Processor;
 use crate::plan::{ActionKind, PlanOptions};
 use crate::printer;
+use crate::registry::{Credentials, Registry};
 
 /// Where deploy logs go, as for `apply`.
 const LOG_DIR: &str = ".modalplan/logs";
+
+/// Limit of each registry request of the pre-flight check.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long running work may go on after Ctrl-C.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
@@ -35,11 +39,21 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
     let reference = processor.reference.as_str().to_owned();
 
     let backend = target::backend(&manifest);
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         environments: vec![target.environment.clone()],
         targets: vec![reference.clone()],
         ..PlanOptions::default()
     };
+    if !args.no_registry_check {
+        let images: Vec<_> = sandbox.processors[0]
+            .deployments
+            .values()
+            .map(|deployment| deployment.image.clone())
+            .collect();
+        options.unavailable_images = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT)
+            .check_all(&images)
+            .await;
+    }
     let observed = backend
         .observe(&options.observe_request(&sandbox))
         .await

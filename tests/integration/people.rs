@@ -182,7 +182,14 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
     for cli in ModalCli::ALL {
         let workspace = Workspace::new(cli, &seed());
 
-        let deploy = workspace.run(&["deploy", "--env", "dev", "--ref", "llm/litellm@1"]);
+        let deploy = workspace.run(&[
+            "deploy",
+            "--no-registry-check",
+            "--env",
+            "dev",
+            "--ref",
+            "llm/litellm@1",
+        ]);
         assert_eq!(
             deploy.status.code(),
             Some(0),
@@ -331,6 +338,7 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
             let other = format!("docker.io/acme/llm-litellm@sha256:{}", "b".repeat(64));
             let redeploy = workspace.run(&[
                 "deploy",
+                "--no-registry-check",
                 "--env",
                 "dev",
                 "--ref",
@@ -495,6 +503,7 @@ fn invoke_times_out_when_modal_does_not_answer() {
     let workspace = Workspace::new(ModalCli::New, &seed());
     let deploy = workspace.run(&[
         "deploy",
+        "--no-registry-check",
         "--env",
         "dev",
         "--ref",
@@ -555,7 +564,14 @@ fn deploy_refuses_an_unpinned_image_and_a_missing_secret() {
     );
     assert!(workspace.emulator.calls().is_empty());
 
-    let blocked = workspace.run(&["deploy", "--env", "main", "--ref", "llm/litellm@1"]);
+    let blocked = workspace.run(&[
+        "deploy",
+        "--no-registry-check",
+        "--env",
+        "main",
+        "--ref",
+        "llm/litellm@1",
+    ]);
     assert_eq!(blocked.status.code(), Some(1));
     assert_eq!(
         stderr(&blocked),
@@ -565,6 +581,19 @@ fn deploy_refuses_an_unpinned_image_and_a_missing_secret() {
     );
     assert!(workspace.rpcs_named("AppPublish").is_empty());
     assert!(workspace.apps("main").is_empty());
+
+    // The registry pre-flight runs unless --no-registry-check: an image it cannot find blocks the deploy.
+    let unavailable = workspace
+        .command(&["deploy", "--env", "dev", "--ref", "llm/litellm@1"])
+        .env("MODALPLAN_REGISTRY_MIRROR", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(unavailable.status.code(), Some(1));
+    let text = stderr(&unavailable);
+    assert!(text.starts_with("ERR_IMAGE_UNAVAILABLE\n"), "{text}");
+    assert!(text.contains("ERR_IMAGE_UNAVAILABLE: image"), "{text}");
+    assert!(workspace.rpcs_named("AppPublish").is_empty());
+    assert!(workspace.apps("dev").is_empty());
 }
 
 #[test]
