@@ -104,7 +104,7 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
         fail_fast: true,
         rollback: true,
         log_dir: PathBuf::from(LOG_DIR),
-        workdir: workdir(&sandbox.modal.workdir),
+        workdir: sandbox.modal.workdir.clone(),
         module: sandbox.modal.module.clone(),
         deploy_timeout: sandbox.modal.deploy_timeout,
         protect: sandbox.protect.clone(),
@@ -174,16 +174,6 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
         payload = target::shell_quote(&payload),
     ));
     Ok(report.exit_status())
-}
-
-/// The manifest's workdir; the current folder when it resolves to an empty path (a manifest given as a
-/// bare file name).
-fn workdir(resolved: &std::path::Path) -> PathBuf {
-    if resolved.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        resolved.to_path_buf()
-    }
 }
 
 /// The manifest as this deploy sees it: only the processor, only the environment, named as the sandbox,
