@@ -15,5 +15,6 @@ pub mod manifest;
 pub mod naming;
 pub mod plan;
 pub mod printer;
+pub mod registry;
 pub mod render;
 pub mod sandbox;

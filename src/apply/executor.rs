@@ -287,13 +287,18 @@ async fn run_action(context: &Context, action: &Action) -> AppReport {
 async fn guarded(context: &Context, action: &Action) -> Progress {
     let environment = action.environment.as_str();
     let app_name = action.app_name.as_str();
-    match context.backend.live_deployment(environment, app_name).await {
-        Ok(live) => {
-            if let Some(error) = moved_since_plan(action, live.as_ref()) {
-                return Progress::Refused(error);
-            }
-        }
+    let live = match context.backend.live_deployment(environment, app_name).await {
+        Ok(live) => live,
         Err(error) => return Progress::Refused(AppError::from_backend(&error)),
+    };
+    if action.kind == ActionKind::Stop && action.before.is_none() {
+        // The planner does not read an orphan's history: any live deployment is the one to stop, and
+        // one stopped meanwhile needs nothing more.
+        if live.is_none() {
+            return Progress::Pruned;
+        }
+    } else if let Some(error) = moved_since_plan(action, live.as_ref()) {
+        return Progress::Refused(error);
     }
     if action.kind == ActionKind::Stop {
         context.emit(&Event::Stopping {
@@ -353,40 +358,44 @@ async fn guarded(context: &Context, action: &Action) -> Progress {
 
 /// `ERR_CONCURRENT_CHANGE` when the live deployment is not the one the plan saw.
 fn moved_since_plan(action: &Action, live: Option<&DeploymentRecord>) -> Option<AppError> {
-    let same = match (&action.before, live) {
-        (None, None) => true,
-        (Some(before), Some(live)) => before.version == live.version && before.tag == live.tag,
-        _ => false,
-    };
-    if same {
+    if live_matches(action.before.as_ref(), live) {
         return None;
     }
-    let describe_before = action
-        .before
-        .as_ref()
-        .map_or_else(|| "absent".to_owned(), describe_live);
-    let describe_now = live.map_or_else(
-        || "absent".to_owned(),
-        |live| {
-            describe_live(&Live {
-                version: live.version,
-                tag: live.tag.clone(),
-            })
-        },
-    );
     Some(AppError::new(
         Code::ErrConcurrentChange,
         format!(
-            "`{}` in `{}` changed since the plan ({describe_before} then, {describe_now} now): another apply may be running; nothing was deployed, plan again",
-            action.app_name, action.environment
+            "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; nothing was deployed, plan again",
+            action.app_name,
+            action.environment,
+            describe_planned(action.before.as_ref()),
+            describe_live(live)
         ),
     ))
 }
 
-fn describe_live(live: &Live) -> String {
-    match &live.tag {
-        Some(tag) => format!("v{} tagged {tag}", live.version),
-        None => format!("v{} untagged", live.version),
+/// True when `live` is the deployment the plan saw (both absent, or same version and tag).
+pub(crate) fn live_matches(before: Option<&Live>, live: Option<&DeploymentRecord>) -> bool {
+    match (before, live) {
+        (None, None) => true,
+        (Some(before), Some(live)) => before.version == live.version && before.tag == live.tag,
+        _ => false,
+    }
+}
+
+/// `v3 tagged mp1-…`, `v1 untagged` or `absent`.
+pub(crate) fn describe_planned(before: Option<&Live>) -> String {
+    describe(before.map(|live| (live.version, live.tag.as_deref())))
+}
+
+pub(crate) fn describe_live(live: Option<&DeploymentRecord>) -> String {
+    describe(live.map(|live| (live.version, live.tag.as_deref())))
+}
+
+fn describe(deployment: Option<(u32, Option<&str>)>) -> String {
+    match deployment {
+        None => "absent".to_owned(),
+        Some((version, Some(tag))) => format!("v{version} tagged {tag}"),
+        Some((version, None)) => format!("v{version} untagged"),
     }
 }
 

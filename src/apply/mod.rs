@@ -15,6 +15,7 @@ use crate::plan::ActionKind;
 
 mod executor;
 pub mod report;
+pub mod saved;
 #[cfg(test)]
 mod tests;
 

@@ -266,3 +266,36 @@ fn live_version(outcome: Outcome) -> Option<u32> {
         Outcome::Pruned | Outcome::Stopped | Outcome::NotStarted => None,
     }
 }
+
+/// The summary as Markdown, for the GitHub step summary.
+pub fn render_markdown(report: &ApplyReport) -> String {
+    let mut out = String::from(
+        "### modalplan apply\n\n| app | env | outcome | version | duration |\n|---|---|---|---|---|\n",
+    );
+    for app in &report.apps {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {:.1}s |",
+            app.app_name,
+            app.environment,
+            outcome_word(app).replace('|', "\\|"),
+            live_version(app.outcome).map_or_else(|| "-".to_owned(), |v| format!("v{v}")),
+            app.duration.as_secs_f64()
+        );
+    }
+    for app in report.apps.iter().filter(|app| app.failed()) {
+        for error in &app.errors {
+            let _ = writeln!(
+                out,
+                "\n- `{}` ({}): **{}** {}",
+                app.app_name,
+                app.environment,
+                error.code,
+                error.message.replace('\n', " ")
+            );
+        }
+    }
+    out.push('\n');
+    out.push_str(&summary_line(report));
+    out
+}

@@ -76,6 +76,34 @@ impl BackendError {
     }
 }
 
+impl BackendError {
+    /// What to do about it, for the diagnostic's help line.
+    pub fn help(&self) -> String {
+        match self {
+            BackendError::CliMissing { .. } => "install the Modal CLI (`pip install modal`), or point `[modal].cli` or MODALPLAN_MODAL_BIN at it (and MODALPLAN_PYTHON at its interpreter if it is not a Python script)".into(),
+            BackendError::NotLoggedIn { .. } => "run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (in CI, from the repository's secrets)".into(),
+            BackendError::UnknownEnvironment { environment } => format!(
+                "create it (`modal environment create {environment}`), or remove it from `[modal].environments`"
+            ),
+            BackendError::AppNotFound { app, environment } => format!(
+                "check the name with `modal app list --env {environment}`; `{app}` may have been stopped meanwhile"
+            ),
+            BackendError::FunctionNotFound { function, .. } => format!(
+                "define `{function}` in the deployed module, or change the smoke function in the manifest"
+            ),
+            BackendError::Timeout { .. } => "Modal did not answer in time: retry, or raise `[modal].read_timeout`".into(),
+            BackendError::CommandFailed { .. } => "run the command shown by hand to see the whole error".into(),
+            BackendError::UnexpectedOutput { .. } => "this `modal` version prints something modalplan does not read: report it with the output of `modal --version`, or set MODALPLAN_OBSERVE=cli".into(),
+            BackendError::DeployFailed { log, .. } => match log {
+                Some(log) => format!("read the deploy's output in {}", log.display()),
+                None => "run the deploy by hand to see its output".into(),
+            },
+            BackendError::SmokeFailed { .. } => "call the smoke function by hand (`modalplan smoke`) and read the app's logs".into(),
+            BackendError::Interrupted => "run it again".into(),
+        }
+    }
+}
+
 /// What to read from Modal for one plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObserveRequest {

@@ -3,10 +3,21 @@
 
 use miette::Report;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SecretsCommand};
 use crate::exit::ExitStatus;
 
+pub mod apply;
+pub mod deploy;
+pub mod init;
+pub mod invoke;
+pub mod logs;
 pub mod name;
+pub mod plan;
+pub mod prune;
+pub mod secrets;
+pub mod smoke;
+pub mod status;
+mod target;
 pub mod validate;
 
 /// Runs the parsed command line.
@@ -15,32 +26,17 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Validate(args) => validate::run(&args, cli.color),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
+        Command::Plan(args) => plan::run(&args, cli.color).await,
+        Command::Apply(args) => apply::run(&args, cli.color).await,
+        Command::Deploy(args) => deploy::run(&args).await,
+        Command::Logs(args) => logs::run(&args).await,
+        Command::Invoke(args) => invoke::run(&args).await,
+        Command::Smoke(args) => smoke::run(&args).await,
+        Command::Secrets(SecretsCommand::Check(args)) => secrets::check(&args).await,
+        Command::Status(args) => status::run(&args).await,
+        Command::Init(args) => init::run(&args),
+        Command::Prune(args) => prune::run(&args).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
-        other => Err(miette::miette!(
-            code = "ERR_USAGE",
-            "`{}` is not available in this build yet",
-            command_name(&other)
-        )),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Validate(_) => "validate",
-        Command::Schema => "schema",
-        Command::Name(_) => "name",
-        Command::Plan(_) => "plan",
-        Command::Apply(_) => "apply",
-        Command::Deploy(_) => "deploy",
-        Command::Logs(_) => "logs",
-        Command::Invoke(_) => "invoke",
-        Command::Smoke(_) => "smoke",
-        Command::Secrets(_) => "secrets",
-        Command::Status(_) => "status",
-        Command::Init(_) => "init",
-        Command::Prune(_) => "prune",
-        Command::Completions(_) => "completions",
-        Command::Man => "man",
     }
 }

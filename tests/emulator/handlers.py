@@ -103,8 +103,18 @@ class Handlers:
         self.fault_counts: dict[int, int] = {}
         self.calls: dict[str, dict] = {}
         self.background: set[asyncio.Future] = set()
+        self.containers: set[asyncio.subprocess.Process] = set()
 
     # ---------------------------------------------------------------- helpers
+
+    async def shutdown(self) -> None:
+        """Kill the container processes this server started (by their own pids) and wait for them."""
+        for process in list(self.containers):
+            if process.returncode is None:
+                process.kill()
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
 
     def env_of_request(self, rpc: str, request) -> str:
         """The environment an RPC acts in, for the call log ("" when it has none)."""
@@ -112,6 +122,8 @@ class Handlers:
             state = self.store.read()
         except Exception:  # noqa: BLE001 - logging must never fail an RPC
             return ""
+        if rpc == "EnvironmentGetOrCreate":
+            return request.deployment_name or state["default_environment"]
         if request is not None and has_field(request, "environment_name"):
             name = request.environment_name or state["default_environment"]
             return name
@@ -226,7 +238,8 @@ class Handlers:
         state = self.store.read()
         env = self.resolve_env(state, request.environment_name)
         apps = []
-        for app in state["apps"].values():
+        # Newest first, so a client that keeps the server's order (1.0) prints a stable list.
+        for app in sorted(state["apps"].values(), key=lambda a: (-a["created_at"], a["app_id"])):
             if app["environment"] != env:
                 continue
             apps.append(
@@ -254,6 +267,36 @@ class Handlers:
             fields["previous_app_id"] = app["app_id"]
             fields["lifecycle"] = self.lifecycle(app)
         return reply(api_pb2.AppGetByDeploymentNameResponse, fields)
+
+    async def AppGetOrCreate(self, request, context):
+        """`modal.App.lookup(name, environment_name=E, create_if_missing=...)`."""
+        with self.store.transaction() as state:
+            env = self.resolve_env(state, request.environment_name)
+            app = self.find_app(state, env, request.app_name)
+            if app is None:
+                if request.object_creation_type != api_pb2.OBJECT_CREATION_TYPE_CREATE_IF_MISSING:
+                    raise GRPCError(Status.NOT_FOUND, f"App '{request.app_name}' not found in environment '{env}'")
+                app_id = new_id("ap")
+                app = {
+                    "app_id": app_id,
+                    "name": request.app_name,
+                    "environment": env,
+                    "description": request.app_name,
+                    "state": "deployed",
+                    "created_at": time.time(),
+                    "stopped_at": 0,
+                    "current_version": 0,
+                    "history": [],
+                    "logs": [],
+                }
+                state["apps"][app_id] = app
+            metadata = {
+                "description": app["description"],
+                "app_id": app["app_id"],
+                "environment_name": env,
+                "lifecycle": self.lifecycle(app),
+            }
+        return reply(context["reply_type"], {"app_id": app["app_id"], "handle_metadata": metadata})
 
     async def AppGetLifecycle(self, request, context):
         state = self.store.read()
@@ -882,6 +925,7 @@ class Handlers:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
             )
+            self.containers.add(process)
             timeout = function.get("timeout_secs") or 300
             try:
                 stdout, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
@@ -893,6 +937,8 @@ class Handlers:
                 process.kill()
                 stdout, _ = await process.communicate()
                 result = {"status": "timeout"}
+            finally:
+                self.containers.discard(process)
         text = stdout.decode(errors="replace")
         self._append_logs(function, function_call_id, input_id, text)
         if result is None:

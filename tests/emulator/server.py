@@ -139,6 +139,7 @@ async def serve(args) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    await handlers.shutdown()
     server.close()
     await server.wait_closed()
     await blob_server.stop()

@@ -63,7 +63,7 @@ def test_app_list_json_keys_and_order(emulator):
             }
             for app, state, created, stopped_at in rows
         ]
-    else:  # 1.0 keys are the column titles, and the rows come oldest first
+    else:  # 1.0 keys are the column titles; it keeps the server's order (the emulator sends newest first)
         expected = [
             {
                 "App ID": app["app_id"],
@@ -73,7 +73,7 @@ def test_app_list_json_keys_and_order(emulator):
                 "Created at": utc(created),
                 "Stopped at": utc(stopped_at) if stopped_at else None,
             }
-            for app, state, created, stopped_at in reversed(rows)
+            for app, state, created, stopped_at in rows
         ]
     assert json.loads(result.stdout) == expected
     assert [(c["rpc"], c["env"]) for c in emulator.calls()] == [("AppList", "main")]
@@ -207,8 +207,11 @@ def test_app_info_json_follows_stop_and_rollback(emulator):
 
 
 def test_app_rollback_unknown_version(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
     result = emulator.modal("app", "rollback", "llm-litellm-v1", "v9", "--env", "main")
     assert result.returncode == 1
+    assert [(c["rpc"], c.get("version")) for c in emulator.calls() if c["rpc"] == "AppRollback"] == [("AppRollback", 9)]
+    assert len(emulator.state()["apps"][app_id]["history"]) == 2
     if NEW:
         assert result.stderr == "Error: Version v9 not found for app llm-litellm-v1\n"
     else:
@@ -299,9 +302,16 @@ def test_deploy_records_a_tagged_version_and_smoke_returns_the_real_value(emulat
     assert [c["rpc"] for c in emulator.calls()][:2] == ["FunctionGet", "FunctionMap"]
     assert "FunctionGetOutputs" in emulator.rpcs()
 
+    emulator.clear_calls()
     logs = emulator.modal("app", "logs", "llm-litellm-v1", "--env", "main", timeout=30)
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout == "smoke processor=llm/litellm@1 mode=mock\n"
+    # 1.0 streams (AppGetLogs; the emulator ends the stream); 1.6 fetches the last 100 entries and exits.
+    log_rpcs = [r for r in emulator.rpcs() if r.startswith("App") and "Logs" in r]
+    if NEW:
+        assert set(log_rpcs) == {"AppFetchLogs"}  # one per look-back window
+    else:
+        assert log_rpcs == ["AppGetLogs"]
 
 
 def test_run_real_mode_sees_its_secret_and_not_the_pull_secret(emulator):
@@ -323,6 +333,31 @@ def test_run_real_mode_sees_its_secret_and_not_the_pull_secret(emulator):
     }
 
 
+def test_run_real_mode_without_the_secret_value_returns_err_missing_secret(emulator):
+    # The secret exists (so the deploy passes) but does not hold the variable real mode needs.
+    created = emulator.modal("secret", "create", "OPENAI_API_KEY", "OTHER_KEY=1", "--env", "staging")
+    assert created.returncode == 0, created.stderr
+    deployed = emulator.deploy("staging", "llm-litellm-v1", "t1", DIGEST_OK, "OPENAI_API_KEY")
+    assert deployed.returncode == 0, deployed.stderr
+    code = (
+        "import json, modal\n"
+        "f = modal.Function.from_name('llm-litellm-v1', 'run', environment_name='staging')\n"
+        "print(json.dumps(f.remote({'schema': 'v1', 'mode': 'real'}), sort_keys=True))\n"
+        "print(json.dumps(f.remote({'schema': 'v1', 'mode': 'mock'})['status']))\n"
+    )
+    called = emulator.python(code)
+    assert called.returncode == 0, called.stderr
+    real, mock = called.stdout.splitlines()
+    assert json.loads(real) == {
+        "schema": "v1",
+        "status": "error",
+        "mode": "real",
+        "processor": "llm/litellm@1",
+        "error": {"code": "ERR_MISSING_SECRET", "message": "missing secret env vars: OPENAI_API_KEY"},
+    }
+    assert json.loads(mock) == "ok"
+
+
 def test_deploy_missing_secret_fails_like_modal(emulator):
     before = emulator.app("main", "llm-litellm-v1")["history"]
     result = emulator.deploy("main", "llm-litellm-v1", "mp-x", DIGEST_OK, "OPENAI_API_KEY,LITELLM_API_BASE")
@@ -334,6 +369,40 @@ def test_deploy_missing_secret_fails_like_modal(emulator):
     assert "AppPublish" not in emulator.rpcs()
     lookups = [c for c in emulator.calls() if c["rpc"] == "SecretGetOrCreate"]
     assert ("LITELLM_API_BASE", "main") in [(c["deployment_name"], c["env"]) for c in lookups]
+
+
+@pytest.fixture
+def seed_without_pull_secret(seed):
+    del seed["secrets"]["staging"]["REGISTRY_AUTH"]
+    return seed
+
+
+def test_deploy_private_image_without_pull_secret_fails(tmp_path, seed_without_pull_secret):
+    from conftest import Emulator
+
+    emulator = Emulator(tmp_path, seed_without_pull_secret)
+    try:
+        result = emulator.deploy("staging", "llm-litellm-v1", "t1", DIGEST_OK, "")
+        assert result.returncode == 1
+        assert plain(result.stderr) == error("Secret 'REGISTRY_AUTH' not found in environment 'staging'")
+        assert "AppPublish" not in emulator.rpcs()
+        # The app created for the failed first deploy is left stopped, with no history.
+        created = [a for a in emulator.state()["apps"].values() if a["environment"] == "staging"]
+        assert [(a["state"], a["history"]) for a in created] == [("stopped", [])]
+    finally:
+        emulator.stop()
+
+
+def test_deploy_after_stop_starts_a_new_app_at_v1(emulator):
+    old_id = emulator.app("dev", "llm-litellm-v1")["app_id"]
+    assert emulator.modal(*stop_args("llm-litellm-v1", "dev")).returncode == 0
+    result = emulator.deploy("dev", "llm-litellm-v1", "fresh", DIGEST_OK, "OPENAI_API_KEY")
+    assert result.returncode == 0, result.stderr
+    app = emulator.app("dev", "llm-litellm-v1")
+    assert app["app_id"] != old_id
+    assert (app["state"], [(h["version"], h["tag"]) for h in app["history"]]) == ("deployed", [(1, "fresh")])
+    assert emulator.state()["apps"][old_id]["state"] == "stopped"
+    assert "AppCreate" in emulator.rpcs()
 
 
 def test_deploy_unpullable_digest_fails_as_image_build_failure(emulator):
@@ -509,3 +578,27 @@ def test_unimplemented_rpc_is_named(emulator):
     result = emulator.modal("volume", "list", "--json", "--env", "main")
     assert result.returncode == 1
     assert "VolumeList is not implemented by the modal emulator" in plain(result.stderr)
+
+
+# ---------------------------------------------------------------- SDK lookups
+
+
+def test_sdk_app_lookup(emulator):
+    app_id = emulator.app("main", "llm-litellm-v1")["app_id"]
+    code = (
+        "import modal\n"
+        "print(modal.App.lookup('llm-litellm-v1', environment_name='main').app_id)\n"
+        "try:\n"
+        "    modal.App.lookup('nope', environment_name='main')\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__module__, type(exc).__name__, getattr(exc, 'message', None) or exc)\n"
+    )
+    result = emulator.python(code)
+    assert result.returncode == 0, result.stderr
+    # 1.0 lets the raw grpclib error through here; 1.6 maps NOT_FOUND to NotFoundError.
+    raised = "modal.exception NotFoundError" if NEW else "grpclib.exceptions GRPCError"
+    assert result.stdout == f"{app_id}\n{raised} App 'nope' not found in environment 'main'\n"
+    assert [(c["rpc"], c["app_name"], c["env"]) for c in emulator.calls() if c["rpc"] == "AppGetOrCreate"] == [
+        ("AppGetOrCreate", "llm-litellm-v1", "main"),
+        ("AppGetOrCreate", "nope", "main"),
+    ]

@@ -1,8 +1,8 @@
 //! The emulator's Rust support drives the real `modal` CLI of both pinned versions.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::emulator::{workspace_seed, Emulator, ModalCli};
+use crate::support::emulator::{Emulator, ModalCli, workspace_seed};
 
 fn app_list(emulator: &Emulator, env: &str) -> std::process::Output {
     emulator
@@ -63,10 +63,15 @@ fn app_list_json_reaches_the_emulator_with_each_cli() {
 #[test]
 fn injected_fault_fails_the_cli_call() {
     let emulator = Emulator::start(ModalCli::New, &workspace_seed());
-    emulator.add_fault(json!({"rpc": "AppList", "status": "PERMISSION_DENIED", "message": "no access"}));
+    emulator.add_fault(
+        &json!({"rpc": "AppList", "status": "PERMISSION_DENIED", "message": "no access"}),
+    );
     let output = app_list(&emulator, "main");
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&output.stderr), "Error: no access\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "Error: no access\n"
+    );
     assert_eq!(emulator.rpcs(), ["AppList"]);
 }
 
@@ -77,15 +82,27 @@ fn envs_name_the_venv_modal_and_a_private_config() {
     let value = |key: &str| {
         envs.iter()
             .find(|(name, _)| name == key)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_else(|| panic!("{key} missing"))
+            .map_or_else(|| panic!("{key} missing"), |(_, value)| value.clone())
     };
     assert_eq!(value("MODAL_SERVER_URL"), emulator.url());
-    assert!(value("MODALPLAN_MODAL_BIN").ends_with(".venvs/modal-1.0.0/bin/modal") || std::env::var_os("MODALPLAN_VENVS").is_some());
+    assert_eq!(value("MODAL_TOKEN_ID"), "ak-test");
+    assert_eq!(
+        value("MODALPLAN_MODAL_BIN"),
+        emulator.modal_bin().display().to_string()
+    );
+    assert!(
+        emulator
+            .modal_bin()
+            .ends_with(std::path::Path::new("modal-1.0.0/bin/modal"))
+    );
     assert!(value("MODAL_CONFIG_PATH").starts_with(&emulator.dir().display().to_string()));
     // An empty seed is the default workspace: three environments, nothing deployed.
     let state = emulator.state();
-    let mut environments: Vec<&String> = state["environments"].as_object().expect("environments").keys().collect();
+    let mut environments: Vec<&String> = state["environments"]
+        .as_object()
+        .expect("environments")
+        .keys()
+        .collect();
     environments.sort();
     assert_eq!(environments, ["dev", "main", "staging"]);
     assert_eq!(state["apps"], json!({}));

@@ -1,9 +1,12 @@
 //! The one integration test binary; topics are modules.
 
+mod apply;
 mod emulator_support;
 mod github;
 mod manifest_docs;
 mod name;
 mod naming;
+mod people;
+mod plan;
 mod support;
 mod validate;

@@ -19,6 +19,7 @@ use super::{
 
 pub mod actions;
 pub mod cli_json;
+pub mod people;
 pub mod read;
 
 /// How to reach Modal through its CLI.

@@ -87,7 +87,11 @@ impl Emulator {
             .tempdir()
             .expect("temp dir");
         let seed_path = dir.path().join("seed.json");
-        fs::write(&seed_path, serde_json::to_vec_pretty(seed).expect("seed serializes")).expect("write seed");
+        fs::write(
+            &seed_path,
+            serde_json::to_vec_pretty(seed).expect("seed serializes"),
+        )
+        .expect("write seed");
         let ready = dir.path().join("ready");
         let log = fs::File::create(dir.path().join("server.log")).expect("server log");
         let python = cli.venv().join("bin").join("python");
@@ -183,7 +187,10 @@ impl Emulator {
     /// A `modal` command with `envs()` set, `TZ=UTC` and a wide terminal.
     pub fn modal_command(&self) -> Command {
         let mut command = Command::new(self.modal_bin());
-        command.envs(self.envs()).env("TZ", "UTC").env("COLUMNS", "200");
+        command
+            .envs(self.envs())
+            .env("TZ", "UTC")
+            .env("COLUMNS", "200");
         command
     }
 
@@ -218,7 +225,7 @@ impl Emulator {
     }
 
     /// Adds a fault (format in docs/emulator.md), e.g. `{"rpc": "AppList", "status": "UNAVAILABLE"}`.
-    pub fn add_fault(&self, fault: Value) {
+    pub fn add_fault(&self, fault: &Value) {
         let output = Command::new(self.python())
             .arg(repo_root().join("tests/emulator/admin.py"))
             .arg("--state")

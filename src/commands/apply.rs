@@ -1,0 +1,150 @@
+//! `modalplan apply [PLAN_FILE]`: a fresh plan (or a saved one, refused when stale), shown, confirmed on a
+//! terminal, then executed; progress on standard error, the summary on standard output.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use miette::{Report, miette};
+
+use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, InterruptHandle, report};
+use crate::backend::ModalBackend;
+use crate::cli::{ApplyArgs, ColorChoice};
+use crate::exit::ExitStatus;
+use crate::manifest;
+use crate::plan::ActionKind;
+use crate::{printer, render};
+
+pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
+    let (manifest, plan) = match &args.plan_file {
+        None => super::plan::make_plan(&args.selection, color).await?,
+        Some(path) => {
+            let manifest = manifest::load(&args.selection.manifest.manifest)
+                .map_err(Report::new)?
+                .manifest;
+            let plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
+            apply::saved::check_current(
+                &plan,
+                &manifest.sha256,
+                &super::plan::backend_for(&manifest),
+            )
+            .await
+            .map_err(|error| match error {
+                apply::saved::SavedPlanError::Backend(error) => super::plan::backend_report(&error),
+                other => coded(other.code(), &other),
+            })?;
+            (manifest, plan)
+        }
+    };
+    let parallelism = usize::from(args.parallelism);
+    let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(&manifest));
+
+    printer::stderr(&render::text(&plan));
+    if let Some(blocked) = plan
+        .actions
+        .iter()
+        .find(|action| action.kind == ActionKind::Blocked)
+    {
+        let code = blocked
+            .blockers
+            .first()
+            .map_or("ERR_USAGE", |finding| finding.code.as_str());
+        return Err(miette!(
+            code = code,
+            help = "fix what the plan lists under each blocked app, then plan again",
+            "the plan has {} blocked action(s): nothing was applied",
+            plan.summary().blocked
+        ));
+    }
+    if !plan.has_changes() {
+        printer::stdout("No changes: Modal matches the manifest. Nothing to apply.\n");
+        return Ok(ExitStatus::Success);
+    }
+    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        printer::stderr("\nApply these changes to Modal? Only `yes` is accepted: ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            printer::stderr("Apply cancelled: nothing was changed.\n");
+            return Ok(ExitStatus::Failure);
+        }
+    }
+
+    let settings = ApplySettings {
+        parallelism,
+        fail_fast: args.fail_fast,
+        rollback: !args.no_rollback,
+        log_dir: args.log_dir.clone(),
+        workdir: manifest.modal.workdir.clone(),
+        module: manifest.modal.module.clone(),
+        deploy_timeout: manifest.modal.deploy_timeout,
+        protect: manifest.protect.clone(),
+        grace_period: Duration::from_secs(args.grace_period),
+    };
+    let (handle, interrupt) = Interrupt::new();
+    let signals = tokio::spawn(forward_signals(handle));
+    let changes = plan
+        .actions
+        .iter()
+        .filter(|action| {
+            matches!(
+                action.kind,
+                ActionKind::Create | ActionKind::Update | ActionKind::Stop
+            )
+        })
+        .count();
+    let progress = Arc::new(printer::Progress::new(changes as u64));
+    let sink: EventSink = {
+        let progress = Arc::clone(&progress);
+        Arc::new(move |event: &Event| {
+            progress.line(&event.to_string());
+            if let Event::Finished(app) = event {
+                if !matches!(app.kind, ActionKind::NoOp | ActionKind::Orphan) {
+                    progress.advance();
+                }
+            }
+        })
+    };
+    let report = apply::execute(backend, &plan, &settings, interrupt, sink).await;
+    signals.abort();
+    progress.finish();
+    printer::stdout(&report::render_text(&report));
+    let modal_changed = report.apps.iter().any(|app| {
+        matches!(
+            app.outcome,
+            apply::Outcome::Deployed { .. } | apply::Outcome::Pruned
+        )
+    });
+    if let Err(error) = crate::github::actions::report_apply(
+        |name| std::env::var(name).ok(),
+        modal_changed,
+        report.failed() > 0,
+        &report::render_markdown(&report),
+    ) {
+        printer::stderr(&format!(
+            "warning: could not write the GitHub step summary: {error}\n"
+        ));
+    }
+    Ok(report.exit_status())
+}
+
+/// Ctrl-C and SIGTERM set the interrupt; the executor starts nothing new and winds down.
+async fn forward_signals(handle: InterruptHandle) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    handle.trigger();
+}
+
+fn coded(code: crate::codes::Code, error: &dyn std::fmt::Display) -> Report {
+    miette!(code = code.as_str(), "{error}")
+}

@@ -1,0 +1,236 @@
+//! `modalplan deploy`: one processor to the caller's sandbox, through the same plan and apply path as
+//! `modalplan apply` (re-check, deploy, smoke check, and a stop or rollback of what fails).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use miette::{Report, miette};
+
+use super::target::{self, NameChoice};
+use crate::apply::{self, ApplySettings, Event, Interrupt, Outcome};
+use crate::backend::ModalBackend;
+use crate::cli::DeployArgs;
+use crate::exit::ExitStatus;
+use crate::manifest::ValidManifest;
+use crate::manifest::valid::Processor;
+use crate::plan::{ActionKind, PlanOptions};
+use crate::printer;
+use crate::registry::{Credentials, Registry};
+
+/// Where deploy logs go, as for `apply`.
+const LOG_DIR: &str = ".modalplan/logs";
+
+/// Limit of each registry request of the pre-flight check.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long running work may go on after Ctrl-C.
+const GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
+    let target = &args.target;
+    let manifest = target::load_manifest(&target.manifest.manifest)?;
+    target::check_environment(&manifest, &target.environment)?;
+    let processor = target::find_processor(&manifest, &target.reference)?;
+    target::deployment(processor, &target.environment)?;
+    let app_name = target::app_name(processor, NameChoice::Sandbox, target.app_name.as_deref())?;
+    let sandbox = sandbox_manifest(&manifest, processor, &target.environment, args, &app_name)?;
+    let reference = processor.reference.as_str().to_owned();
+
+    let backend = target::backend(&manifest);
+    let mut options = PlanOptions {
+        environments: vec![target.environment.clone()],
+        targets: vec![reference.clone()],
+        ..PlanOptions::default()
+    };
+    if !args.no_registry_check {
+        let images: Vec<_> = sandbox.processors[0]
+            .deployments
+            .values()
+            .map(|deployment| deployment.image.clone())
+            .collect();
+        options.unavailable_images = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT)
+            .check_all(&images)
+            .await;
+    }
+    let observed = backend
+        .observe(&options.observe_request(&sandbox))
+        .await
+        .map_err(|error| target::backend_report(&error, None))?;
+    let mut plan = crate::plan::plan(&sandbox, &observed, &options);
+    plan.actions
+        .retain(|action| action.reference.as_deref() == Some(reference.as_str()));
+    let Some(action) = plan.actions.first_mut() else {
+        return Err(miette!(
+            code = "ERR_USAGE",
+            "nothing to deploy for {reference} in `{}`",
+            target.environment
+        ));
+    };
+    if action.kind == ActionKind::Blocked {
+        let messages: Vec<String> = action
+            .blockers
+            .iter()
+            .map(|blocker| format!("{}: {}", blocker.code, blocker.message))
+            .collect();
+        let fixes: Vec<&str> = action.blockers.iter().map(|b| b.fix.as_str()).collect();
+        let code = action
+            .blockers
+            .first()
+            .map_or("ERR_USAGE", |b| b.code.as_str());
+        return Err(miette!(
+            code = code,
+            help = format!("then deploy again:\n{}", fixes.join("\n")),
+            "cannot deploy {reference} as `{app_name}` to `{}`:\n{}",
+            target.environment,
+            messages.join("\n")
+        ));
+    }
+    for warning in &plan.warnings {
+        printer::stderr(&format!(
+            "warning: {}: {}\n  fix: {}\n",
+            warning.code, warning.message, warning.fix
+        ));
+    }
+    // The same fingerprint is deployed again: the module's own code is not part of it, and a person
+    // who asks for a deploy wants one.
+    if action.kind == ActionKind::NoOp {
+        action.kind = ActionKind::Update;
+    }
+
+    let settings = ApplySettings {
+        parallelism: 1,
+        fail_fast: true,
+        rollback: true,
+        log_dir: PathBuf::from(LOG_DIR),
+        workdir: sandbox.modal.workdir.clone(),
+        module: sandbox.modal.module.clone(),
+        deploy_timeout: sandbox.modal.deploy_timeout,
+        protect: sandbox.protect.clone(),
+        grace_period: GRACE_PERIOD,
+    };
+    let (handle, interrupt) = Interrupt::new();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            handle.trigger();
+        }
+    });
+    let events: apply::EventSink = Arc::new(|event: &Event| {
+        if !matches!(event, Event::Finished(_)) {
+            printer::stderr(&format!("{event}\n"));
+        }
+    });
+    let backend: Arc<dyn ModalBackend> = backend;
+    let report = apply::execute(backend, &plan, &settings, interrupt, events).await;
+    watcher.abort();
+
+    let Some(app) = report.apps.first() else {
+        return Ok(report.exit_status());
+    };
+    if app.failed() {
+        let mut text = format!(
+            "error: deploy of {reference} as `{app_name}` to `{}` failed; {}\n",
+            target.environment,
+            app.outcome.describe()
+        );
+        for error in &app.errors {
+            let _ = writeln!(text, "  {}: {}", error.code, error.message);
+            if let Some(log) = &error.log {
+                let _ = writeln!(text, "  log: {}", log.display());
+            }
+            for line in &error.log_tail {
+                let _ = writeln!(text, "  | {line}");
+            }
+        }
+        printer::stderr(&text);
+        return Ok(report.exit_status());
+    }
+    let version = match app.outcome {
+        Outcome::Deployed { version } => format!("v{version}"),
+        other => other.describe(),
+    };
+    let smoke = if args.no_smoke {
+        "smoke check skipped"
+    } else if sandbox.processors[0]
+        .deployments
+        .get(&target.environment)
+        .is_some_and(|deployment| deployment.smoke.is_some())
+    {
+        "smoke check passed"
+    } else {
+        "smoke check disabled in the manifest"
+    };
+    let payload = apply::mock_payload(&manifest.smoke.payload);
+    let payload = serde_json::to_string(&payload).unwrap_or_else(|_| "{}".to_owned());
+    let app_flag = target
+        .app_name
+        .as_deref()
+        .map(|name| format!(" --app-name {}", target::shell_quote(name)))
+        .unwrap_or_default();
+    printer::stdout(&format!(
+        "Deployed {reference} to `{env}` as `{app_name}` ({version}, {smoke}).\nCall it with:\n  modalplan invoke --env {env} --ref {reference}{app_flag} --payload-json {payload}\n",
+        env = target.environment,
+        payload = target::shell_quote(&payload),
+    ));
+    Ok(report.exit_status())
+}
+
+/// The manifest as this deploy sees it: only the processor, only the environment, named as the sandbox,
+/// with the command line's image, secrets and smoke choices.
+fn sandbox_manifest(
+    manifest: &ValidManifest,
+    processor: &Processor,
+    environment: &str,
+    args: &DeployArgs,
+    app_name: &crate::naming::AppName,
+) -> Result<ValidManifest, Report> {
+    let mut deployment = processor
+        .deployments
+        .get(environment)
+        .cloned()
+        .ok_or_else(|| miette!(code = "ERR_USAGE", "no deployment in `{environment}`"))?;
+    if let Some(image) = &args.image {
+        deployment.image = crate::manifest::image::parse(image).map_err(|error| {
+            miette!(
+                code = "ERR_IMAGE_UNPINNED",
+                help = "pin it by digest: --image REGISTRY/REPOSITORY@sha256:<64 hex> (`docker buildx imagetools inspect IMAGE` prints the digest)",
+                "`--image`: {}",
+                error.message()
+            )
+        })?;
+    }
+    if let Some(secrets) = &args.secrets {
+        let mut names: Vec<String> = Vec::new();
+        for name in secrets.iter().map(|name| name.trim()) {
+            if name.is_empty() {
+                continue;
+            }
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            {
+                return Err(miette!(
+                    code = "ERR_INVALID_SECRET_NAME",
+                    help = "secret names are letters, digits, `_`, `-` and `.`, separated by commas: --secrets OPENAI_API_KEY,LITELLM_API_BASE",
+                    "`--secrets`: `{name}` is not a secret name"
+                ));
+            }
+            if !names.iter().any(|known| known == name) {
+                names.push(name.to_owned());
+            }
+        }
+        deployment.secrets_required = names;
+        deployment.secrets_optional = Vec::new();
+    }
+    if args.no_smoke {
+        deployment.smoke = None;
+    }
+    let mut sandboxed = processor.clone();
+    sandboxed.app_name = app_name.clone();
+    sandboxed.deployments = [(environment.to_owned(), deployment)].into_iter().collect();
+    let mut sandbox = manifest.clone();
+    sandbox.processors = vec![sandboxed];
+    sandbox.modal.environments = vec![environment.to_owned()];
+    Ok(sandbox)
+}

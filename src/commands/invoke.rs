@@ -1,0 +1,301 @@
+//! `modalplan invoke`: calls a deployed processor with a payload and prints its result as JSON.
+
+use std::time::Duration;
+
+use miette::{Report, miette};
+use serde_json::Value;
+
+use super::target::{self, NameChoice};
+use crate::backend::{BackendError, CallRequest, ModalBackend};
+use crate::cli::{InvokeArgs, Mode};
+use crate::exit::ExitStatus;
+use crate::printer;
+
+pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
+    let mut payload = parse_payload(&args.payload_json)?;
+    if let Some(mode) = args.mode {
+        payload.insert("mode".to_owned(), Value::from(mode_name(mode)));
+    }
+    let real = payload.get("mode").and_then(Value::as_str) == Some("real");
+    if real && in_ci() && !args.allow_real_in_ci {
+        return Err(miette!(
+            code = "ERR_USAGE",
+            help = "real mode calls external providers with real secrets; pass --allow-real-in-ci if this job is meant to, or use --mode mock",
+            "refusing to invoke in mode `real` under CI=true"
+        ));
+    }
+
+    let target = &args.target;
+    let manifest = target::load_manifest(&target.manifest.manifest)?;
+    target::check_environment(&manifest, &target.environment)?;
+    let processor = target::find_processor(&manifest, &target.reference)?;
+    let deployment = target::deployment(processor, &target.environment)?;
+    let choice = if args.ci_name {
+        NameChoice::Ci
+    } else {
+        NameChoice::Sandbox
+    };
+    let app_name = target::app_name(processor, choice, target.app_name.as_deref())?;
+    let backend = target::backend(&manifest);
+
+    if real {
+        let present = target::secrets_present(backend.as_ref(), &target.environment)
+            .await
+            .map_err(|error| target::backend_report(&error, None))?;
+        let missing: Vec<&String> = deployment
+            .secrets_required
+            .iter()
+            .filter(|name| !present.contains(*name))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|name| name.as_str()).collect();
+            let fixes: Vec<String> = missing
+                .iter()
+                .map(|name| target::secret_create_command(&manifest, name, &target.environment))
+                .collect();
+            return Err(miette!(
+                code = "ERR_MISSING_SECRET",
+                help = format!("create it, then invoke again:\n{}", fixes.join("\n")),
+                "mode `real` of {} needs the secret{} {} in environment `{}`, and {} missing",
+                processor.reference,
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                target.environment,
+                if names.len() == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                }
+            ));
+        }
+    }
+
+    let timeout = match &args.timeout {
+        Some(text) => crate::manifest::duration::parse(text).ok_or_else(|| {
+            miette!(
+                code = "ERR_USAGE",
+                help = "write a duration such as `30s`, `2m` or `1m30s`",
+                "`--timeout {text}` is not a duration"
+            )
+        })?,
+        None => default_timeout(deployment),
+    };
+    let request = CallRequest {
+        environment: target.environment.clone(),
+        app_name: app_name.to_string(),
+        function: args.function.clone(),
+        payload: Value::Object(payload),
+        timeout,
+    };
+    let result = backend.call(&request).await.map_err(|error| {
+        let deploy = deploy_command(
+            &target.environment,
+            processor.reference.as_str(),
+            target.app_name.as_deref(),
+            args.ci_name,
+        );
+        match &error {
+            BackendError::AppNotFound { .. } => miette!(
+                code = "ERR_FUNCTION_NOT_FOUND",
+                help = format!("deploy it first: {deploy}"),
+                "app `{app_name}` is not deployed in environment `{}`",
+                target.environment
+            ),
+            BackendError::FunctionNotFound { .. } => miette!(
+                code = "ERR_FUNCTION_NOT_FOUND",
+                help = format!(
+                    "check --function (the module defines the functions), or redeploy: {deploy}"
+                ),
+                "app `{app_name}` in environment `{}` has no function `{}`",
+                target.environment,
+                args.function
+            ),
+            BackendError::Timeout { .. } => miette!(
+                code = "ERR_MODAL_TIMEOUT",
+                help = format!(
+                    "raise it with --timeout, or look at what the function did: modalplan logs --env {} --ref {}{}",
+                    target.environment,
+                    processor.reference,
+                    name_flags(target.app_name.as_deref(), args.ci_name)
+                ),
+                "`{app_name}.{}` in environment `{}` did not answer within {}",
+                args.function,
+                target.environment,
+                describe(timeout)
+            ),
+            // The call helper reports an exception the function raised as a failed smoke check.
+            BackendError::SmokeFailed { message, .. } => miette!(
+                code = "ERR_FUNCTION_FAILED",
+                help = format!(
+                    "its logs may say why: modalplan logs --env {} --ref {}{}",
+                    target.environment,
+                    processor.reference,
+                    name_flags(target.app_name.as_deref(), args.ci_name)
+                ),
+                "`{app_name}.{}` raised {message}",
+                args.function
+            ),
+            other => target::backend_report(other, None),
+        }
+    })?;
+    let pretty = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
+    printer::stdout(&format!("{pretty}\n"));
+    if let Some(message) = crate::apply::smoke_envelope_error(&result) {
+        printer::stderr(&format!(
+            "error: `{app_name}.{}` answered with status `{}`: {message}\n",
+            args.function,
+            result
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ));
+        return Ok(ExitStatus::Failure);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Mock => "mock",
+        Mode::Real => "real",
+    }
+}
+
+/// `CI=true` (or `1`), as CI services set it.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| {
+        let value = value.trim();
+        value.eq_ignore_ascii_case("true") || value == "1"
+    })
+}
+
+/// The function's own time limit and a margin for the call's start, or five minutes.
+fn default_timeout(deployment: &crate::manifest::valid::Deployment) -> Duration {
+    deployment
+        .runtime
+        .timeout_s
+        .map_or(Duration::from_secs(300), |seconds| {
+            Duration::from_secs(u64::from(seconds) + 30)
+        })
+}
+
+fn describe(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis % 1000 == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{millis}ms")
+    }
+}
+
+fn name_flags(app_name: Option<&str>, ci_name: bool) -> String {
+    match app_name {
+        Some(name) => format!(" --app-name {}", target::shell_quote(name)),
+        None if ci_name => " --ci-name".to_owned(),
+        None => String::new(),
+    }
+}
+
+/// The `modalplan deploy` that puts the app there (CI names are deployed by `apply`).
+fn deploy_command(
+    environment: &str,
+    reference: &str,
+    app_name: Option<&str>,
+    ci_name: bool,
+) -> String {
+    if ci_name && app_name.is_none() {
+        return format!("modalplan apply --env {environment} --target {reference}");
+    }
+    format!(
+        "modalplan deploy --env {environment} --ref {reference}{}",
+        name_flags(app_name, false)
+    )
+}
+
+/// Parses `--payload-json`: a JSON object, or an error that shows where the problem is.
+pub fn parse_payload(text: &str) -> Result<serde_json::Map<String, Value>, Report> {
+    let value: Value = serde_json::from_str(text).map_err(|error| {
+        let (line, column) = (error.line(), error.column());
+        let message = error.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(head, _)| head)
+            .to_owned();
+        let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+        let caret = format!("{}^", " ".repeat(column.saturating_sub(1)));
+        miette!(
+            code = "ERR_USAGE",
+            help = format!(
+                "{source_line}\n{caret}\nfix the JSON there; in a shell, quote it in single quotes: --payload-json '{{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{{}}}}'"
+            ),
+            "`--payload-json` is not valid JSON: {message} at line {line}, column {column}"
+        )
+    })?;
+    match value {
+        Value::Object(object) => Ok(object),
+        other => Err(miette!(
+            code = "ERR_USAGE",
+            help = "pass an object, e.g. --payload-json '{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{}}'",
+            "`--payload-json` must be a JSON object, not {}",
+            kind(&other)
+        )),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(text: &str) -> (String, String) {
+        let report = parse_payload(text).unwrap_err();
+        (
+            report.to_string(),
+            report
+                .help()
+                .map(|help| help.to_string())
+                .unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line_and_column_and_points_at_it() {
+        let (message, help) = failure(r#"{"schema":"v1" "mode":"mock"}"#);
+        assert_eq!(
+            message,
+            "`--payload-json` is not valid JSON: expected `,` or `}` at line 1, column 16"
+        );
+        assert!(
+            help.starts_with("{\"schema\":\"v1\" \"mode\":\"mock\"}\n               ^\n"),
+            "{help}"
+        );
+        let (message, _) = failure("{\n  \"params\": {\n    \"a\": 1 \"b\": 2\n  }\n}");
+        assert_eq!(
+            message,
+            "`--payload-json` is not valid JSON: expected `,` or `}` at line 3, column 12"
+        );
+    }
+
+    #[test]
+    fn only_an_object_is_a_payload() {
+        let (message, _) = failure("[1, 2]");
+        assert_eq!(
+            message,
+            "`--payload-json` must be a JSON object, not an array"
+        );
+        assert_eq!(
+            parse_payload(r#"{"mode":"mock"}"#).unwrap()["mode"],
+            Value::from("mock")
+        );
+    }
+}

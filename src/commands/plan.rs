@@ -1,0 +1,155 @@
+//! `modalplan plan`: read the manifest, read Modal (one helper process), check the registry, plan, render.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use miette::{Report, miette};
+
+use crate::backend::modal_cli::{CliConfig, ModalCli};
+use crate::backend::{BackendError, ModalBackend};
+use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
+use crate::exit::ExitStatus;
+use crate::manifest::{self, ValidManifest};
+use crate::plan::{self, Plan, PlanOptions, SelectionError};
+use crate::registry::{Credentials, Registry};
+use crate::{printer, render, sandbox};
+
+/// How many `modal` processes a read may run at once (the per-call fallback only).
+pub const READ_CONCURRENCY: usize = 8;
+
+/// Room for the plan in a pull-request comment: GitHub's limit less the comment's marker line.
+const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
+
+/// Limit of each registry request.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
+    let (manifest, plan) = make_plan(&args.selection, color).await?;
+    let rendered = match args.format {
+        PlanFormat::Text => render::text(&plan),
+        PlanFormat::Json => render::json(&plan),
+        PlanFormat::Markdown => render::markdown(&plan),
+    };
+    printer::stdout(&rendered);
+    if let Some(out) = &args.out {
+        save(out, &plan)?;
+    }
+    let markdown = render::markdown(&plan);
+    if args.github_comment {
+        // The comment never changes the plan's exit code: a failure to post is reported as a warning.
+        let body = render::markdown::render_within(&plan, COMMENT_BUDGET);
+        let manifest_path = args.selection.manifest.manifest.display().to_string();
+        printer::stderr(&crate::github::publish_plan_comment(&manifest_path, &body).await);
+    }
+    crate::github::actions::report_plan(|name| std::env::var(name).ok(), &plan, &markdown)
+        .map_err(|error| miette!("could not write the GitHub Actions step summary: {error}"))?;
+    tracing::debug!(manifest = %manifest.path.display(), "planned");
+    Ok(exit_status(&plan, args.detailed_exitcode))
+}
+
+/// 1 when anything is blocked; with `--detailed-exitcode`, 2 for changes and 0 for none.
+pub fn exit_status(plan: &Plan, detailed: bool) -> ExitStatus {
+    let summary = plan.summary();
+    if summary.blocked > 0 {
+        ExitStatus::Failure
+    } else if detailed && plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// Loads the manifest, reads Modal and the registry, and plans: what `plan` and `apply` without a plan
+/// file both start from.
+pub async fn make_plan(
+    selection: &SelectionArgs,
+    color: ColorChoice,
+) -> Result<(ValidManifest, Plan), Report> {
+    let loaded = manifest::load(&selection.manifest.manifest).map_err(Report::new)?;
+    if !loaded.warnings.is_empty() {
+        let style = if match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::io::stderr().is_terminal(),
+        } {
+            manifest::render::Style::Terminal
+        } else {
+            manifest::render::Style::Plain
+        };
+        printer::stderr(&manifest::render::human(&loaded.warnings, style));
+    }
+    let manifest = loaded.manifest;
+    let mut options = PlanOptions::select(&manifest, &selection.environments, &selection.targets)
+        .map_err(|error| selection_report(&error))?;
+    options.prune = selection.prune;
+    if selection.sandbox {
+        options.sandbox =
+            Some(sandbox::current_owner().map_err(|error| miette!(code = "ERR_USAGE", "{error}"))?);
+    }
+    let backend = backend_for(&manifest);
+    let request = options.observe_request(&manifest);
+    let observed = backend
+        .observe(&request)
+        .await
+        .map_err(|error| backend_report(&error))?;
+    if !selection.no_registry_check {
+        let images: Vec<_> = manifest
+            .processors
+            .iter()
+            .filter(|processor| options.targets_ref(processor.reference.as_str()))
+            .flat_map(|processor| {
+                processor
+                    .deployments
+                    .iter()
+                    .filter(|(environment, _)| request.environments.contains_key(*environment))
+                    .map(|(_, deployment)| deployment.image.clone())
+            })
+            .collect();
+        options.unavailable_images = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT)
+            .check_all(&images)
+            .await;
+    }
+    let plan = plan::plan(&manifest, &observed, &options);
+    Ok((manifest, plan))
+}
+
+/// The `modal` CLI backend the manifest's `[modal]` section (or `MODALPLAN_MODAL_BIN`) names.
+pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
+    let config = CliConfig::from_manifest(
+        &manifest.modal.cli,
+        manifest.modal.python.as_deref(),
+        manifest.modal.read_timeout,
+    );
+    ModalCli::new(config, READ_CONCURRENCY)
+}
+
+fn save(path: &Path, plan: &Plan) -> Result<(), Report> {
+    std::fs::write(path, render::json(plan)).map_err(|error| {
+        miette!(
+            code = "ERR_PLAN_FILE",
+            help = "pass `--out` a path in a folder that exists and is writable",
+            "could not write the plan to `{}`: {error}",
+            path.display()
+        )
+    })
+}
+
+fn selection_report(error: &SelectionError) -> Report {
+    let help = match error {
+        SelectionError::UnknownEnvironment { .. } => {
+            "pass one of the environments of `[modal].environments`, or add it there"
+        }
+        SelectionError::UnknownTarget { .. } => {
+            "pass a `ref` of a `[[processor]]` of the manifest, e.g. `--target llm/litellm@1`"
+        }
+    };
+    miette!(code = "ERR_USAGE", help = help, "{error}")
+}
+
+/// A backend error as a diagnostic with its code and fix.
+pub fn backend_report(error: &BackendError) -> Report {
+    let code = error.code().as_str();
+    let help = error.help();
+    miette!(code = code, help = help, "{error}")
+}

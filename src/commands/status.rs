@@ -1,0 +1,118 @@
+//! `modalplan status`: what is deployed for each ref of one environment, and whether it matches the
+//! manifest (the deploy tag against the fingerprint `plan` computes).
+
+use std::fmt::Write as _;
+
+use miette::Report;
+
+use super::target;
+use crate::backend::{AppState, ModalBackend};
+use crate::cli::StatusArgs;
+use crate::exit::ExitStatus;
+use crate::plan::{ActionKind, PlanOptions};
+use crate::printer;
+use crate::render::words;
+
+pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
+    let manifest = target::load_manifest(&args.manifest.manifest)?;
+    let environment = args.environment.as_str();
+    target::check_environment(&manifest, environment)?;
+    let mut options = PlanOptions {
+        environments: vec![environment.to_owned()],
+        ..PlanOptions::default()
+    };
+    if args.sandbox {
+        options.sandbox = Some(crate::sandbox::current_owner().map_err(|error| {
+            miette::miette!(
+                code = "ERR_USAGE",
+                help = "set USER and run in a git checkout",
+                "{error}"
+            )
+        })?);
+    }
+    let backend = target::backend(&manifest);
+    let observed = backend
+        .observe(&options.observe_request(&manifest))
+        .await
+        .map_err(|error| target::backend_report(&error, None))?;
+    let plan = crate::plan::plan(&manifest, &observed, &options);
+    let seen = observed.environments.get(environment);
+
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut differing = 0;
+    for processor in &manifest.processors {
+        let reference = processor.reference.as_str();
+        let Some(action) = plan
+            .actions
+            .iter()
+            .find(|action| action.reference.as_deref() == Some(reference))
+        else {
+            // The processor does not deploy to this environment.
+            continue;
+        };
+        let state = match seen.and_then(|seen| seen.apps.get(&action.app_name)) {
+            None => "absent".to_owned(),
+            Some(app) => match &app.state {
+                AppState::Deployed => "deployed".to_owned(),
+                AppState::Stopped => "stopped".to_owned(),
+                AppState::Other(other) => other.clone(),
+            },
+        };
+        let (version, tag) = match &action.before {
+            Some(live) => (
+                format!("v{}", live.version),
+                live.tag.clone().unwrap_or_else(|| "-".to_owned()),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let desired_tag = action.after.as_ref().map(|desired| desired.tag.as_str());
+        let mut verdict = match &action.before {
+            None => "not deployed".to_owned(),
+            Some(live) if live.tag.as_deref() == desired_tag => "matches".to_owned(),
+            Some(_) => {
+                let reasons: Vec<String> = action.reasons.iter().map(words::reason).collect();
+                format!("differs: {}", reasons.join("; "))
+            }
+        };
+        if verdict != "matches" {
+            differing += 1;
+        }
+        if action.kind == ActionKind::Blocked {
+            let codes: Vec<&str> = action.blockers.iter().map(|b| b.code.as_str()).collect();
+            let _ = write!(verdict, " (apply blocked: {})", codes.join(", "));
+        }
+        rows.push([
+            reference.to_owned(),
+            action.app_name.clone(),
+            state,
+            version,
+            tag,
+            verdict,
+        ]);
+    }
+    let headers = ["REF", "APP", "STATE", "VERSION", "TAG", "MANIFEST"].map(str::to_owned);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&headers).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = format!("Environment `{environment}`:\n");
+    for row in std::iter::once(&headers).chain(&rows) {
+        let mut line = String::from(" ");
+        for (cell, width) in row.iter().zip(widths) {
+            line.push(' ');
+            let _ = write!(line, "{cell:<width$} ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let _ = write!(
+        out,
+        "\n{} of {} match the manifest; `modalplan plan --env {environment}` shows the changes.\n",
+        rows.len() - differing,
+        rows.len()
+    );
+    printer::stdout(&out);
+    Ok(ExitStatus::Success)
+}

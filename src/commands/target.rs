@@ -1,0 +1,265 @@
+//! What the commands for people share: the manifest, the processor a `--ref` names (with a did-you-mean),
+//! the environment, the app name they act on, and the backend.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use miette::{Report, miette};
+
+use crate::backend::modal_cli::{CliConfig, ModalCli};
+use crate::backend::{BackendError, ModalBackend};
+use crate::manifest::render::{self, Style};
+use crate::manifest::valid::{Deployment, Processor};
+use crate::manifest::{self, ValidManifest};
+use crate::naming::{AppName, ProcessorRef};
+use crate::plan::options::did_you_mean;
+use crate::printer;
+use crate::sandbox;
+
+/// How many `modal` processes a command for people runs at once.
+const CONCURRENCY: usize = 4;
+
+/// Reads and validates the manifest; an invalid one has its diagnostics printed on standard error.
+pub fn load_manifest(path: &Path) -> Result<ValidManifest, Report> {
+    match manifest::load(path) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() {
+                printer::stderr(&render::human(&loaded.warnings, style()));
+            }
+            Ok(loaded.manifest)
+        }
+        Err(errors) => {
+            printer::stderr(&render::human(&errors.diagnostics, style()));
+            let count = errors.error_count();
+            let code = errors
+                .errors()
+                .next()
+                .map_or("ERR_MANIFEST_READ", |diagnostic| diagnostic.code.as_str());
+            Err(miette!(
+                code = code,
+                help = format!(
+                    "fix it, then check with `modalplan validate --manifest {}`",
+                    path.display()
+                ),
+                "{} is invalid ({count} error{})",
+                path.display(),
+                if count == 1 { "" } else { "s" }
+            ))
+        }
+    }
+}
+
+fn style() -> Style {
+    if std::io::stderr().is_terminal() {
+        Style::Terminal
+    } else {
+        Style::Plain
+    }
+}
+
+/// The processor `--ref` names: the ref as the manifest writes it, or any ref with the same app name
+/// (`llm/litellm@v1` for `llm/litellm@1`).
+pub fn find_processor<'a>(
+    manifest: &'a ValidManifest,
+    given: &str,
+) -> Result<&'a Processor, Report> {
+    let parsed: Option<ProcessorRef> = given.parse().ok();
+    let found = manifest.processors.iter().find(|processor| {
+        processor.reference.as_str() == given
+            || parsed
+                .as_ref()
+                .is_some_and(|parsed| parsed.app_name() == processor.reference.app_name())
+    });
+    if let Some(processor) = found {
+        return Ok(processor);
+    }
+    let known: Vec<&str> = manifest
+        .processors
+        .iter()
+        .map(|processor| processor.reference.as_str())
+        .collect();
+    let suggestion = did_you_mean(given, known.iter().copied());
+    let help = format!(
+        "pass one of the refs {} lists: {}",
+        manifest.path.display(),
+        known.join(", ")
+    );
+    Err(miette!(
+        code = "ERR_USAGE",
+        help = help,
+        "`--ref {given}` is not a processor of {}{}",
+        manifest.path.display(),
+        suggestion.map_or_else(String::new, |name| format!(" (did you mean `{name}`?)"))
+    ))
+}
+
+/// Checks `--env` against the manifest's environments.
+pub fn check_environment(manifest: &ValidManifest, environment: &str) -> Result<(), Report> {
+    let known = &manifest.modal.environments;
+    if known.iter().any(|name| name == environment) {
+        return Ok(());
+    }
+    let suggestion = did_you_mean(environment, known.iter().map(String::as_str));
+    Err(miette!(
+        code = "ERR_UNKNOWN_ENVIRONMENT",
+        help = format!(
+            "pass one of the environments [modal].environments lists: {}",
+            known.join(", ")
+        ),
+        "`--env {environment}` is not an environment of {}{}",
+        manifest.path.display(),
+        suggestion.map_or_else(String::new, |name| format!(" (did you mean `{name}`?)"))
+    ))
+}
+
+/// The processor's deployment in `environment`; an error when it does not deploy there.
+pub fn deployment<'a>(
+    processor: &'a Processor,
+    environment: &str,
+) -> Result<&'a Deployment, Report> {
+    processor.deployments.get(environment).ok_or_else(|| {
+        let enabled: Vec<&str> = processor.deployments.keys().map(String::as_str).collect();
+        miette!(
+            code = "ERR_UNKNOWN_ENVIRONMENT",
+            help = format!(
+                "{} deploys to: {}; pick one of those, or enable it for `{environment}` in the manifest",
+                processor.reference,
+                enabled.join(", ")
+            ),
+            "{} does not deploy to `{environment}`",
+            processor.reference
+        )
+    })
+}
+
+/// Which app a command acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameChoice {
+    /// The caller's sandbox name, `<user>-<branch>-<app>`.
+    Sandbox,
+    /// The CI name, `<app>`.
+    Ci,
+}
+
+/// `--app-name` as given (checked against Modal's rules), else the sandbox or CI name of the processor.
+pub fn app_name(
+    processor: &Processor,
+    choice: NameChoice,
+    app_name: Option<&str>,
+) -> Result<AppName, Report> {
+    if let Some(name) = app_name {
+        return AppName::parse(name).map_err(|error| {
+            miette!(
+                code = "ERR_INVALID_APP_NAME",
+                help = "Modal app names are at most 64 characters of [a-zA-Z0-9._-]",
+                "`--app-name {name}`: {error}"
+            )
+        });
+    }
+    match choice {
+        NameChoice::Ci => Ok(processor.app_name.clone()),
+        NameChoice::Sandbox => {
+            let owner = sandbox::current_owner().map_err(|error| {
+                miette!(
+                    code = "ERR_USAGE",
+                    help = "set USER and run in a git checkout, or pass --app-name NAME",
+                    "{error}"
+                )
+            })?;
+            Ok(owner.app_name(&processor.app_name))
+        }
+    }
+}
+
+/// The `modal` CLI backend the manifest configures.
+pub fn backend(manifest: &ValidManifest) -> Arc<ModalCli> {
+    let config = CliConfig::from_manifest(
+        &manifest.modal.cli,
+        manifest.modal.python.as_deref(),
+        manifest.modal.read_timeout,
+    );
+    Arc::new(ModalCli::new(config, CONCURRENCY))
+}
+
+/// A backend error as a report with its code and the fix.
+pub fn backend_report(error: &BackendError, help: Option<String>) -> Report {
+    let help = help.unwrap_or_else(|| default_help(error));
+    miette!(code = error.code().as_str(), help = help, "{error}")
+}
+
+fn default_help(error: &BackendError) -> String {
+    match error {
+        BackendError::CliMissing { .. } => {
+            "install the Modal CLI (`pip install modal`), or point MODALPLAN_MODAL_BIN at it".into()
+        }
+        BackendError::NotLoggedIn { .. } => {
+            "log in with `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET".into()
+        }
+        BackendError::UnknownEnvironment { environment } => format!(
+            "create it with `modal environment create {environment}`, or pass another --env"
+        ),
+        BackendError::Timeout { .. } => {
+            "Modal did not answer in time: try again, or raise the timeout".into()
+        }
+        _ => "run again with -v for details".into(),
+    }
+}
+
+/// The names of the secrets present in an environment (values are never read).
+pub async fn secrets_present(
+    backend: &dyn ModalBackend,
+    environment: &str,
+) -> Result<std::collections::BTreeSet<String>, BackendError> {
+    let mut request = crate::backend::ObserveRequest::default();
+    request
+        .environments
+        .insert(environment.to_owned(), std::collections::BTreeSet::new());
+    let mut observed = backend.observe(&request).await?;
+    Ok(observed
+        .environments
+        .remove(environment)
+        .map(|seen| seen.secrets)
+        .unwrap_or_default())
+}
+
+/// `modal secret create NAME --env E KEY=...` for a secret of the policy (its own name as the key when
+/// the policy does not list keys).
+pub fn secret_create_command(manifest: &ValidManifest, name: &str, environment: &str) -> String {
+    let keys = manifest
+        .secrets
+        .get(name)
+        .map(|policy| policy.keys.clone())
+        .filter(|keys| !keys.is_empty())
+        .unwrap_or_else(|| vec![name.to_owned()]);
+    let assignments: Vec<String> = keys.iter().map(|key| format!("{key}=...")).collect();
+    format!(
+        "modal secret create {name} --env {environment} {}",
+        assignments.join(" ")
+    )
+}
+
+/// A value quoted for a POSIX shell, for the commands modalplan suggests.
+pub fn shell_quote(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./@:=,".contains(&b))
+    {
+        return value.to_owned();
+    }
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quotes_only_what_a_shell_would_split_or_expand() {
+        assert_eq!(shell_quote("llm/litellm@1"), "llm/litellm@1");
+        assert_eq!(shell_quote(r#"{"mode":"mock"}"#), r#"'{"mode":"mock"}'"#);
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,630 @@
+//! `modalplan apply` end to end: the built binary, the real `modal` CLI (both pinned versions) and the
+//! emulator. Each test asserts the exit code, the output and the emulator's state afterwards.
+
+use std::fs;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
+
+const LITELLM_GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const LITELLM_GOOD_2: &str = "ghcr.io/acme/theory/llm-litellm@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const LITELLM_DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead00000000000000000000000000000000000000000000000000000000beef";
+/// Pullable; its containers' smoke function answers an error envelope.
+const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sha256:4444444444444444444444444444444444444444444444444444444444444444";
+/// Pullable; its containers' smoke function raises.
+const LITELLM_SMOKE_RAISES: &str = "ghcr.io/acme/theory/llm-litellm@sha256:5555555555555555555555555555555555555555555555555555555555555555";
+const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
+
+/// The workspace seed, plus the images above and two apps named like ours that the manifest does not
+/// list (`llm-oldtool-v1`, and `llm-keep-v1` which the manifest protects).
+fn seed() -> Value {
+    let mut seed = workspace_seed();
+    let images = seed["images"].as_object_mut().expect("images");
+    images.insert(
+        LITELLM_SMOKE_ERROR.into(),
+        json!({"env": {"SMOKE_RESULT": "error"}, "pullable": true}),
+    );
+    images.insert(
+        LITELLM_SMOKE_RAISES.into(),
+        json!({"env": {"SMOKE_RESULT": "raise"}, "pullable": true}),
+    );
+    images.insert(WHISPER.into(), json!({"env": {}, "pullable": true}));
+    let main = seed["apps"]["main"].as_array_mut().expect("main apps");
+    for name in ["llm-oldtool-v1", "llm-keep-v1"] {
+        main.push(json!({
+            "name": name,
+            "state": "deployed",
+            "created_at": "2026-01-04T10:00:00Z",
+            "history": [{"version": 1, "tag": "", "deployed_at": "2026-01-04T10:00:00Z", "deployed_by": "alice", "client_version": "1.0.0"}]
+        }));
+    }
+    seed
+}
+
+/// The example module, with a smoke function that fails when the image says so.
+fn module_source() -> String {
+    let source = fs::read_to_string(repo_root().join("examples/modal_app.py")).expect("module");
+    let smoke_return = "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    return _process(payload, \"mock\")\n";
+    assert!(
+        source.contains(smoke_return),
+        "examples/modal_app.py changed its smoke function"
+    );
+    source.replace(
+        smoke_return,
+        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    return _process(payload, \"mock\")\n",
+    )
+}
+
+fn processor(reference: &str, image: &str, secrets: &[&str]) -> String {
+    let required: Vec<String> = secrets.iter().map(|name| format!("\"{name}\"")).collect();
+    format!(
+        "[[processor]]\nref = \"{reference}\"\nimage.oci = \"{image}\"\nsecrets.required = [{}]\nruntime = {{ cpu = 1.0, memory_mb = 2048, timeout_s = 60 }}\n\n",
+        required.join(", ")
+    )
+}
+
+/// A project folder (manifest and module) next to a running emulator.
+struct Project {
+    emulator: Emulator,
+    dir: TempDir,
+}
+
+impl Project {
+    fn new(cli: ModalCli, processors: &str) -> Project {
+        let emulator = Emulator::start(cli, &seed());
+        let dir = tempfile::Builder::new()
+            .prefix("modalplan-apply-")
+            .tempdir()
+            .expect("temp dir");
+        fs::create_dir_all(dir.path().join("code")).expect("code dir");
+        fs::write(dir.path().join("code/modal_app.py"), module_source()).expect("module");
+        let project = Project { emulator, dir };
+        project.write_manifest(processors);
+        project
+    }
+
+    fn write_manifest(&self, processors: &str) {
+        let manifest = format!(
+            "version = 1\nprotect = [\"llm-keep-v1\"]\n\n[modal]\nmodule = \"modal_app\"\nworkdir = \"code\"\nenvironments = [\"main\"]\n\n[smoke]\nfunction = \"smoke\"\npayload = {{ schema = \"v1\", mode = \"real\", params = {{}} }}\ntimeout = \"120s\"\n\n[secrets.REGISTRY_AUTH]\nkeys = [\"REGISTRY_USERNAME\", \"REGISTRY_PASSWORD\"]\n\n[secrets.OPENAI_API_KEY]\nkeys = [\"OPENAI_API_KEY\"]\n\n{processors}"
+        );
+        fs::write(self.dir.path().join("processors.toml"), manifest).expect("manifest");
+    }
+
+    fn command(&self, arguments: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
+        command
+            .args(arguments)
+            .current_dir(self.dir.path())
+            .envs(self.emulator.envs())
+            .env("MODALPLAN_MODAL_BIN", self.emulator.modal_bin())
+            .env("TZ", "UTC")
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
+    fn run(&self, arguments: &[&str]) -> Output {
+        self.command(arguments).output().expect("run modalplan")
+    }
+
+    fn apply(&self, extra: &[&str]) -> Output {
+        let mut arguments = vec!["apply", "--yes", "--no-registry-check"];
+        arguments.extend_from_slice(extra);
+        self.run(&arguments)
+    }
+
+    fn app(&self, name: &str) -> Value {
+        let state = self.emulator.state();
+        let apps: Vec<Value> = state["apps"]
+            .as_object()
+            .expect("apps")
+            .values()
+            .filter(|app| app["environment"] == "main" && app["name"] == name)
+            .cloned()
+            .collect();
+        apps.iter()
+            .find(|app| app["state"] != "stopped")
+            .or_else(|| apps.last())
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// `(version, tag, rollback_version)` of an app's history, oldest first.
+    fn history(&self, name: &str) -> Vec<(u64, String, u64)> {
+        let app = self.app(name);
+        let mut history: Vec<(u64, String, u64)> = app["history"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|entry| {
+                        (
+                            entry["version"].as_u64().unwrap_or(0),
+                            entry["tag"].as_str().unwrap_or("").to_owned(),
+                            entry["rollback_version"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        history.sort();
+        history
+    }
+
+    /// `(state, current version)`.
+    fn live(&self, name: &str) -> (String, u64) {
+        let app = self.app(name);
+        (
+            app["state"].as_str().unwrap_or("absent").to_owned(),
+            app["current_version"].as_u64().unwrap_or(0),
+        )
+    }
+
+    fn rpc_count(&self, rpc: &str) -> usize {
+        self.emulator
+            .rpcs()
+            .iter()
+            .filter(|name| *name == rpc)
+            .count()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+/// The summary table's row of an app, its duration cut off.
+fn row(output: &Output, app: &str) -> String {
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("{app} ")))
+        .unwrap_or_else(|| panic!("no row for {app}:\n{}", describe(output)));
+    let cells: Vec<&str> = line
+        .split("  ")
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .collect();
+    cells[..cells.len() - 1].join(" | ")
+}
+
+fn tag_of(project: &Project, name: &str) -> String {
+    project
+        .history(name)
+        .last()
+        .map(|entry| entry.1.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn creates_updates_then_changes_nothing_with_each_cli() {
+    for cli in ModalCli::ALL {
+        let project = Project::new(
+            cli,
+            &(processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"])
+                + &processor("replicate/generic@1", REPLICATE, &[])),
+        );
+        // llm-litellm-v1 is live at v2 (deployed outside modalplan): an update. replicate-generic-v1 is
+        // stopped: a create.
+        let output = project.apply(&[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            row(&output, "llm-litellm-v1"),
+            "llm-litellm-v1 | main | deployed v3 | v3"
+        );
+        assert_eq!(
+            row(&output, "replicate-generic-v1"),
+            "replicate-generic-v1 | main | deployed v1 | v1"
+        );
+        assert!(
+            text(&output.stdout).contains("Apply complete: 2 deployed, 2 unchanged, 0 failed in "),
+            "{}",
+            describe(&output)
+        );
+        assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 3));
+        assert_eq!(project.live("replicate-generic-v1"), ("deployed".into(), 1));
+        let litellm_tag = tag_of(&project, "llm-litellm-v1");
+        assert!(
+            litellm_tag.starts_with("mp1-111111111111-"),
+            "{litellm_tag}"
+        );
+        // The deploy log is kept, and names no secret value.
+        let log = fs::read_to_string(
+            project
+                .dir
+                .path()
+                .join(".modalplan/logs/main/llm-litellm-v1.log"),
+        )
+        .expect("deploy log");
+        assert!(
+            log.contains("deploy --env=main --name=llm-litellm-v1 --tag=mp1-111111111111-"),
+            "{log}"
+        );
+        assert!(!log.contains("sk-main-not-a-real-key"), "{log}");
+        // Both smoke checks reached the deployed functions, in mock mode.
+        assert!(
+            project.rpc_count("FunctionGetOutputs") >= 2,
+            "{:?}",
+            project.emulator.rpcs()
+        );
+
+        // Again: nothing to do, nothing deployed.
+        project.emulator.clear_calls();
+        let output = project.apply(&[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            text(&output.stdout),
+            "No changes: Modal matches the manifest. Nothing to apply.\n"
+        );
+        assert_eq!(project.rpc_count("AppPublish"), 0);
+        assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 3));
+
+        // A new image: an update to v4.
+        project.write_manifest(
+            &(processor("llm/litellm@1", LITELLM_GOOD_2, &["OPENAI_API_KEY"])
+                + &processor("replicate/generic@1", REPLICATE, &[])),
+        );
+        let output = project.apply(&[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            row(&output, "llm-litellm-v1"),
+            "llm-litellm-v1 | main | deployed v4 | v4"
+        );
+        assert_eq!(
+            row(&output, "replicate-generic-v1"),
+            "replicate-generic-v1 | main | unchanged at v1 | v1"
+        );
+        assert!(tag_of(&project, "llm-litellm-v1").starts_with("mp1-222222222222-"));
+        assert_eq!(project.rpc_count("AppPublish"), 1);
+    }
+}
+
+#[test]
+fn a_failed_smoke_check_is_rolled_back_with_each_cli() {
+    for (cli, image, message) in [
+        (
+            ModalCli::New,
+            LITELLM_SMOKE_ERROR,
+            "smoke check `smoke` of `llm-litellm-v1` failed: mock adapter failed to load",
+        ),
+        (
+            ModalCli::Old,
+            LITELLM_SMOKE_RAISES,
+            "smoke check `smoke` of `llm-litellm-v1` failed: RuntimeError: mock adapter crashed",
+        ),
+    ] {
+        let project = Project::new(
+            cli,
+            &processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"]),
+        );
+        let output = project.apply(&["--target", "llm/litellm@1"]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        let good_tag = tag_of(&project, "llm-litellm-v1");
+
+        project.write_manifest(&processor("llm/litellm@1", image, &["OPENAI_API_KEY"]));
+        let output = project.apply(&["--target", "llm/litellm@1"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            row(&output, "llm-litellm-v1"),
+            "llm-litellm-v1 | main | rolled back to v3 (live as v5) (ERR_SMOKE_FAILED) | v5"
+        );
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout.contains(&format!("  ERR_SMOKE_FAILED: {message}\n")),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            stdout.contains("Apply failed: 0 deployed, 0 unchanged, 1 failed in "),
+            "{stdout}"
+        );
+        // v4 is the failed deploy, v5 the rollback to v3: live again, with v3's tag.
+        let history = project.history("llm-litellm-v1");
+        assert_eq!(history.len(), 5, "{history:?}");
+        let failed_tag_head = format!("mp1-{}-", &image[image.len() - 64..][..12]);
+        assert_eq!((history[3].0, history[3].2), (4, 0), "{history:?}");
+        assert!(history[3].1.starts_with(&failed_tag_head), "{history:?}");
+        assert_eq!(history[4], (5, good_tag.clone(), 3));
+        assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
+    }
+}
+
+#[test]
+fn a_bad_digest_fails_the_deploy_with_modals_message_and_changes_nothing() {
+    for cli in ModalCli::ALL {
+        let project = Project::new(
+            cli,
+            &processor("llm/litellm@1", LITELLM_DEAD, &["OPENAI_API_KEY"]),
+        );
+        let output = project.apply(&[]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            row(&output, "llm-litellm-v1"),
+            "llm-litellm-v1 | main | unchanged at v2 (ERR_DEPLOY_FAILED) | v2"
+        );
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout.contains(&format!(
+                "failed with the exception: Failed to pull image {LITELLM_DEAD}: manifest unknown\n"
+            )),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            stdout.contains("  log: .modalplan/logs/main/llm-litellm-v1.log\n"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("  | "), "the log tail is shown: {stdout}");
+        // Nothing was published; v2 is still live and nothing was rolled back.
+        assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 2));
+        assert_eq!(project.history("llm-litellm-v1").len(), 2);
+        assert_eq!(project.rpc_count("AppPublish"), 0);
+        assert_eq!(project.rpc_count("AppRollback"), 0);
+    }
+}
+
+#[test]
+fn one_of_three_failing_leaves_the_other_two_deployed() {
+    let project = Project::new(
+        ModalCli::New,
+        &(processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"])
+            + &processor("replicate/generic@1", REPLICATE, &[])
+            + &processor("audio/whisper@2", LITELLM_DEAD, &[])),
+    );
+    let output = project.apply(&["--parallelism", "3"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | deployed v3 | v3"
+    );
+    assert_eq!(
+        row(&output, "replicate-generic-v1"),
+        "replicate-generic-v1 | main | deployed v1 | v1"
+    );
+    assert_eq!(
+        row(&output, "audio-whisper-v2"),
+        "audio-whisper-v2 | main | not created (ERR_DEPLOY_FAILED) | -"
+    );
+    assert!(text(&output.stdout).contains("Apply failed: 2 deployed, 2 unchanged, 1 failed in "));
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 3));
+    assert_eq!(project.live("replicate-generic-v1"), ("deployed".into(), 1));
+    assert_ne!(project.live("audio-whisper-v2").0, "deployed");
+}
+
+/// A plan file as `modalplan plan --out` writes it, for one update of llm-litellm-v1 planned from v2.
+fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::path::PathBuf {
+    let plan = json!({
+        "format_version": 1,
+        "manifest": {"path": "processors.toml", "sha256": manifest_sha256},
+        "environments": ["main"],
+        "actions": [{
+            "environment": "main",
+            "ref": "llm/litellm@1",
+            "app_name": "llm-litellm-v1",
+            "kind": "update",
+            "reasons": [],
+            "before": before,
+            "after": {
+                "tag": "mp1-111111111111-aaaaaa-bbbbbb-cccccc",
+                "image": LITELLM_GOOD,
+                "secrets": ["OPENAI_API_KEY"],
+                "runtime": {"cpu": 1.0, "memory_mb": 2048, "gpu": null, "timeout_s": 60},
+                "smoke": {"function": "smoke", "payload": {"schema": "v1", "mode": "real", "params": {}}, "timeout_s": 120}
+            },
+            "blockers": []
+        }],
+        "warnings": []
+    });
+    let path = project.dir.path().join("plan.json");
+    fs::write(&path, serde_json::to_string_pretty(&plan).expect("plan")).expect("write plan");
+    path
+}
+
+/// A diagnostic without its frame and with no whitespace at all: miette wraps it to the terminal width,
+/// at spaces and after hyphens. Compare with [`flat`] of the expected text.
+fn flat(text: &str) -> String {
+    text.replace(['│', '×'], "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+fn manifest_sha256(project: &Project) -> String {
+    let bytes = fs::read(project.dir.path().join("processors.toml")).expect("manifest");
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
+    let project = Project::new(
+        ModalCli::Old,
+        &processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"]),
+    );
+    let sha = manifest_sha256(&project);
+
+    // Planned against v2 (tag mp-0123456789abcdef), but the manifest changed since.
+    let plan = saved_plan(
+        &project,
+        "sha256:0000",
+        &json!({"version": 2, "tag": "mp-0123456789abcdef"}),
+    );
+    let output = project.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = flat(&text(&output.stderr));
+    assert!(stderr.contains("ERR_STALE_PLAN"), "{stderr}");
+    assert!(
+        stderr.contains(&flat(&format!(
+            "the plan is stale: the manifest changed since it was made (sha256:0000 then, {sha} now); plan again"
+        ))),
+        "{stderr}"
+    );
+
+    // Planned against v1: Modal moved since.
+    let plan = saved_plan(&project, &sha, &json!({"version": 1, "tag": null}));
+    let output = project.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = flat(&text(&output.stderr));
+    assert!(stderr.contains("ERR_STALE_PLAN"), "{stderr}");
+    assert!(
+        stderr.contains(&flat(
+            "main/llm-litellm-v1: v1 untagged when planned, v2 tagged mp-0123456789abcdef now"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(project.rpc_count("AppPublish"), 0);
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 2));
+
+    // Current: applied exactly, with the plan's tag.
+    let plan = saved_plan(
+        &project,
+        &sha,
+        &json!({"version": 2, "tag": "mp-0123456789abcdef"}),
+    );
+    let output = project.run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | deployed v3 | v3"
+    );
+    assert_eq!(
+        project.history("llm-litellm-v1").last().cloned(),
+        Some((3, "mp1-111111111111-aaaaaa-bbbbbb-cccccc".to_owned(), 0))
+    );
+}
+
+#[test]
+fn prune_stops_orphans_but_never_a_protected_one() {
+    let project = Project::new(
+        ModalCli::New,
+        &processor("llm/litellm@1", LITELLM_GOOD_2, &["OPENAI_API_KEY"]),
+    );
+    // Without --prune the orphan stays.
+    let output = project.apply(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(project.live("llm-oldtool-v1").0, "deployed");
+
+    let output = project.apply(&["--prune"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        row(&output, "llm-oldtool-v1"),
+        "llm-oldtool-v1 | main | stopped (pruned) | -"
+    );
+    assert_eq!(project.live("llm-oldtool-v1").0, "stopped");
+    assert_eq!(project.live("llm-keep-v1").0, "deployed");
+    assert_eq!(project.rpc_count("AppStop"), 1);
+}
+
+#[test]
+fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
+    let project = Project::new(
+        ModalCli::New,
+        &(processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"])
+            + &processor("replicate/generic@1", REPLICATE, &[])),
+    );
+    // Every deploy hangs at publish for a minute.
+    project
+        .emulator
+        .add_fault(&json!({"rpc": "AppPublish", "latency_ms": 60000}));
+    let child = project
+        .command(&[
+            "apply",
+            "--yes",
+            "--no-registry-check",
+            "--parallelism",
+            "1",
+            "--grace-period",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start modalplan");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !project
+        .emulator
+        .rpcs()
+        .iter()
+        .any(|rpc| rpc == "AppPublish")
+    {
+        assert!(Instant::now() < deadline, "no deploy reached publish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let output = child.wait_with_output().expect("modalplan ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("interrupted: starting nothing new; running deploys get 1s to finish"),
+        "{stderr}"
+    );
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("Apply interrupted: "), "{stdout}");
+    // The first app (plan order) was cut before publishing: unchanged; the second never started.
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | unchanged at v2 (ERR_INTERRUPTED) | v2"
+    );
+    assert_eq!(
+        row(&output, "replicate-generic-v1"),
+        "replicate-generic-v1 | main | not started | -"
+    );
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 2));
+    assert_eq!(project.live("replicate-generic-v1").0, "stopped");
+    assert_eq!(project.rpc_count("AppPublish"), 1);
+}

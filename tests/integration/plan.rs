@@ -1,0 +1,588 @@
+//! `modalplan plan` through the real `modal` CLI of both pinned versions, against the emulator.
+//!
+//! The manifest is `tests/fixtures/plan/processors.toml`; the seed is the example workspace with two
+//! changes, so that every kind of action appears:
+//! - dev: `llm-litellm-v1` deployed with the fingerprint the manifest gives it (no-op), generic absent
+//!   (create);
+//! - staging: `OPENAI_API_KEY` missing (litellm blocked), generic absent (create);
+//! - main: litellm tagged by something else (update), generic stopped (create), `llm-litellm-v0` still
+//!   deployed (orphan; `--prune` stops it).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+use modalplan::backend::modal_cli::read::{ReadPath, observe_by};
+use modalplan::backend::modal_cli::{CliConfig, ModalCli as CliBackend};
+use modalplan::fingerprint::Fingerprint;
+
+use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
+
+fn fixture_dir() -> PathBuf {
+    repo_root().join("tests/fixtures/plan")
+}
+
+/// The tag `modalplan` gives litellm in dev (where `LITELLM_API_BASE` exists).
+fn litellm_dev_tag() -> String {
+    let loaded = modalplan::manifest::load(&fixture_dir().join("processors.toml")).unwrap();
+    let manifest = loaded.manifest;
+    let processor = &manifest.processors[0];
+    let deployment = processor.deployments["dev"].clone();
+    Fingerprint::of(&processor.reference, &deployment, &manifest.modal).to_string()
+}
+
+fn seed() -> Value {
+    let mut seed = workspace_seed();
+    let dev = seed["apps"]["dev"].as_array_mut().unwrap();
+    dev[0]["history"].as_array_mut().unwrap().push(json!({
+        "version": 2, "tag": litellm_dev_tag(), "deployed_at": "2026-01-10T10:00:00Z",
+        "deployed_by": "modalplan-ci", "client_version": "1.6.4"
+    }));
+    seed["apps"]["main"].as_array_mut().unwrap().push(json!({
+        "name": "llm-litellm-v0",
+        "state": "deployed",
+        "created_at": "2025-11-01T10:00:00Z",
+        "history": [{"version": 1, "tag": "v0.9", "deployed_at": "2025-11-01T10:00:00Z",
+                     "deployed_by": "alice", "client_version": "1.0.0"}]
+    }));
+    seed
+}
+
+/// A `modal` that logs each invocation to `calls.log` beside it, then runs the real one.
+fn counting_modal(emulator: &Emulator, dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("calls.log");
+    let wrapper = dir.join("modal");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            emulator.modal_bin().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    (wrapper, log)
+}
+
+fn modal_processes(log: &Path) -> Vec<String> {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn plan_command(emulator: &Emulator) -> Command {
+    let mut command = Command::cargo_bin("modalplan").unwrap();
+    command
+        .current_dir(fixture_dir())
+        .envs(emulator.envs())
+        .env("TZ", "UTC")
+        .env("NO_COLOR", "1")
+        .env_remove("MODALPLAN_OBSERVE")
+        .env_remove("MODALPLAN_PYTHON")
+        .env_remove("MODALPLAN_REGISTRY_MIRROR")
+        .env_remove("GITHUB_ACTIONS")
+        .args(["plan", "--manifest", "processors.toml"])
+        .timeout(Duration::from_secs(120));
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn counts(rpcs: &[String]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for rpc in rpcs {
+        *counts.entry(rpc.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn expect_counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs
+        .iter()
+        .map(|(rpc, count)| ((*rpc).to_owned(), *count))
+        .collect()
+}
+
+#[test]
+fn every_kind_on_both_clis_through_one_helper_process() {
+    let mut outputs = Vec::new();
+    for cli in ModalCli::ALL {
+        let emulator = Emulator::start(cli, &seed());
+        let scratch = tempfile::tempdir().unwrap();
+        let (wrapper, log) = counting_modal(&emulator, scratch.path());
+        let output = plan_command(&emulator)
+            .arg("--no-registry-check")
+            .env("MODALPLAN_MODAL_BIN", &wrapper)
+            .env("MODALPLAN_PYTHON", emulator.python())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{cli:?}: {}",
+            text(&output.stderr)
+        );
+        assert_eq!(text(&output.stderr), "", "{cli:?}");
+        // One helper process read everything: no `modal` process, one list of each kind per
+        // environment, one history per deployed managed app, no lookup by name.
+        assert_eq!(modal_processes(&log), Vec::<String>::new(), "{cli:?}");
+        assert_eq!(
+            counts(&emulator.rpcs()),
+            expect_counts(&[
+                ("AppDeploymentHistory", 2),
+                ("AppList", 3),
+                ("SecretList", 3)
+            ]),
+            "{cli:?}"
+        );
+        outputs.push(text(&output.stdout));
+    }
+    assert_eq!(outputs[0], outputs[1], "1.6.4 and 1.0.0 plan alike");
+    insta::assert_snapshot!("plan_text_every_kind", outputs[0]);
+}
+
+#[test]
+fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
+    for cli in ModalCli::ALL {
+        let emulator = Emulator::start(cli, &seed());
+        let helper = plan_command(&emulator)
+            .arg("--no-registry-check")
+            .output()
+            .unwrap();
+        for (why, variable, value) in [
+            ("forced", "MODALPLAN_OBSERVE", "cli".to_owned()),
+            // An interpreter without the Modal SDK: the helper does not fit, the CLI reads instead.
+            (
+                "fallback",
+                "MODALPLAN_PYTHON",
+                "/usr/bin/python3".to_owned(),
+            ),
+        ] {
+            emulator.clear_calls();
+            let scratch = tempfile::tempdir().unwrap();
+            let (wrapper, log) = counting_modal(&emulator, scratch.path());
+            let output = plan_command(&emulator)
+                .arg("--no-registry-check")
+                .env("MODALPLAN_MODAL_BIN", &wrapper)
+                .env(variable, &value)
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(1), "{cli:?} {why}");
+            assert_eq!(text(&output.stdout), text(&helper.stdout), "{cli:?} {why}");
+            let mut processes = modal_processes(&log);
+            processes.sort();
+            assert_eq!(
+                processes,
+                [
+                    "app history llm-litellm-v1 --json --env dev",
+                    "app history llm-litellm-v1 --json --env main",
+                    "app list --json --env dev",
+                    "app list --json --env main",
+                    "app list --json --env staging",
+                    "secret list --json --env dev",
+                    "secret list --json --env main",
+                    "secret list --json --env staging",
+                ],
+                "{cli:?} {why}"
+            );
+            assert_eq!(
+                counts(&emulator.rpcs()).get("AppGetByDeploymentName"),
+                Some(&2),
+                "{cli:?} {why}: each `modal app history` looks its app up by name"
+            );
+        }
+    }
+}
+
+#[test]
+fn helper_and_cli_observe_the_same() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for cli in ModalCli::ALL {
+        let emulator = Emulator::start(cli, &seed());
+        let mut env: BTreeMap<String, String> = emulator.envs().into_iter().collect();
+        env.insert("TZ".into(), "UTC".into());
+        let backend = CliBackend::new(
+            CliConfig {
+                argv: vec![emulator.modal_bin().display().to_string()],
+                python: None,
+                env,
+                read_timeout: Duration::from_secs(60),
+            },
+            4,
+        );
+        let request = modalplan::backend::ObserveRequest {
+            environments: BTreeMap::from([
+                ("dev".into(), ["llm-litellm-v1".into()].into()),
+                (
+                    "main".into(),
+                    ["llm-litellm-v1".into(), "replicate-generic-v1".into()].into(),
+                ),
+                ("staging".into(), ["llm-litellm-v1".into()].into()),
+            ]),
+        };
+        let by_helper = runtime
+            .block_on(observe_by(&backend, &request, ReadPath::Helper))
+            .unwrap();
+        let by_cli = runtime
+            .block_on(observe_by(&backend, &request, ReadPath::Cli))
+            .unwrap();
+        assert_eq!(by_helper, by_cli, "{cli:?}");
+        let main = &by_helper.environments["main"];
+        let live = main.apps["llm-litellm-v1"].live.clone().unwrap();
+        assert_eq!(
+            (
+                live.version,
+                live.tag.as_deref(),
+                live.deployed_by.as_deref()
+            ),
+            (2, Some("mp-0123456789abcdef"), Some("modalplan-ci")),
+            "{cli:?}"
+        );
+        assert_eq!(
+            live.deployed_at.as_deref(),
+            Some("2026-01-12 09:30:00+00:00")
+        );
+        assert_eq!(
+            main.secrets.iter().collect::<Vec<_>>(),
+            ["OPENAI_API_KEY", "REGISTRY_AUTH"]
+        );
+        // A stopped app is listed with its state and no history read.
+        let stopped = &main.apps["replicate-generic-v1"];
+        assert_eq!(stopped.state, modalplan::backend::AppState::Stopped);
+        assert_eq!(stopped.live, None);
+        // live_deployment: one history read; none for a name with no deployed app.
+        let live = runtime
+            .block_on(modalplan::backend::ModalBackend::live_deployment(
+                &backend,
+                "dev",
+                "llm-litellm-v1",
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!((live.version, live.tag), (2, Some(litellm_dev_tag())));
+        let absent = runtime
+            .block_on(modalplan::backend::ModalBackend::live_deployment(
+                &backend,
+                "dev",
+                "nothing-here-v1",
+            ))
+            .unwrap();
+        assert_eq!(absent, None);
+    }
+}
+
+#[test]
+fn exit_codes_and_the_saved_plan() {
+    let emulator = Emulator::start(ModalCli::New, &seed());
+    let scratch = tempfile::tempdir().unwrap();
+    let saved = scratch.path().join("plan.json");
+    // dev, generic only: one create.
+    let output = plan_command(&emulator)
+        .args(["--no-registry-check", "--detailed-exitcode", "--env", "dev"])
+        .args(["--target", "replicate/generic@1", "--out"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).ends_with("\nPlan: 1 to create, 0 to update, 0 to stop, 0 blocked.\n")
+    );
+    let plan: Value = serde_json::from_str(&fs::read_to_string(&saved).unwrap()).unwrap();
+    let bytes = fs::read(fixture_dir().join("processors.toml")).unwrap();
+    let sha = {
+        use sha2::Digest as _;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["manifest"]["sha256"], Value::String(sha));
+    assert_eq!(plan["environments"], json!(["dev"]));
+    let action = &plan["actions"][0];
+    assert_eq!(action["kind"], "create");
+    assert_eq!(action["app_name"], "replicate-generic-v1");
+    assert_eq!(action["before"], Value::Null);
+    assert_eq!(plan["actions"].as_array().unwrap().len(), 1);
+    // Without --detailed-exitcode, changes exit 0.
+    plan_command(&emulator)
+        .args([
+            "--no-registry-check",
+            "--env",
+            "dev",
+            "--target",
+            "replicate/generic@1",
+        ])
+        .assert()
+        .code(0);
+    // dev, litellm only: up to date.
+    plan_command(&emulator)
+        .args(["--no-registry-check", "--detailed-exitcode", "--env", "dev"])
+        .args(["--target", "llm/litellm@1"])
+        .assert()
+        .code(0)
+        .stdout("modalplan plan of processors.toml (dev)\n\nEnvironment dev\n  = 1 up to date: llm-litellm-v1\n\nNo changes. Modal matches processors.toml.\n");
+    // --format json prints what --out saves.
+    let json_output = plan_command(&emulator)
+        .args([
+            "--no-registry-check",
+            "--env",
+            "dev",
+            "--target",
+            "replicate/generic@1",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&json_output.stdout),
+        fs::read_to_string(&saved).unwrap()
+    );
+}
+
+#[test]
+fn prune_stops_the_orphan_and_markdown_calls_it_out() {
+    for cli in ModalCli::ALL {
+        let emulator = Emulator::start(cli, &seed());
+        let output = plan_command(&emulator)
+            .args([
+                "--no-registry-check",
+                "--env",
+                "main",
+                "--prune",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            text(&output.stderr)
+        );
+        let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let kinds: Vec<(String, String)> = plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|action| {
+                (
+                    action["app_name"].as_str().unwrap().to_owned(),
+                    action["kind"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("llm-litellm-v0", "stop"),
+            ("llm-litellm-v1", "update"),
+            ("replicate-generic-v1", "create"),
+        ]
+        .iter()
+        .map(|(app, kind)| ((*app).to_owned(), (*kind).to_owned()))
+        .collect();
+        assert_eq!(kinds, expected, "{cli:?}");
+        // Orphans' histories are not read (one history read per managed app only).
+        assert_eq!(plan["actions"][0]["before"], Value::Null);
+        let markdown = plan_command(&emulator)
+            .args([
+                "--no-registry-check",
+                "--env",
+                "main",
+                "--prune",
+                "--format",
+                "markdown",
+            ])
+            .output()
+            .unwrap();
+        let markdown = text(&markdown.stdout);
+        assert!(
+            markdown.contains(
+                "> [!WARNING]\n> **1 to stop** (`--prune`):\n\n- `llm-litellm-v0` in `main`\n"
+            ),
+            "{markdown}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_registry_blocks_with_image_unavailable() {
+    let emulator = Emulator::start(ModalCli::New, &seed());
+    let output = plan_command(&emulator)
+        .env("MODALPLAN_REGISTRY_MIRROR", "http://127.0.0.1:9")
+        .env_remove("REGISTRY_USERNAME")
+        .env_remove("REGISTRY_PASSWORD")
+        .args([
+            "--env",
+            "dev",
+            "--target",
+            "replicate/generic@1",
+            "--detailed-exitcode",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("  ! replicate-generic-v1 (replicate/generic@1) is blocked\n      ERR_IMAGE_UNAVAILABLE image `ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333` of replicate/generic@1 cannot be pulled: the registry could not be asked ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("Plan: 0 to create, 0 to update, 0 to stop, 1 blocked.\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn errors_say_what_is_wrong_and_the_fix() {
+    for cli in ModalCli::ALL {
+        let emulator = Emulator::start(cli, &seed());
+        // A typo in --env, before anything reads Modal.
+        let output = plan_command(&emulator)
+            .args(["--env", "mian"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("ERR_USAGE"), "{stderr}");
+        // The diagnostic wraps at the terminal's width: compare its words.
+        let words = stderr
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            words.contains("`--env mian` is not an environment of the manifest (did you mean `main`?); it manages: dev, staging, main help: pass one of the environments of `[modal].environments`, or add it there"),
+            "{stderr}"
+        );
+        assert_eq!(emulator.rpcs(), Vec::<String>::new());
+        // No token.
+        let output = plan_command(&emulator)
+            .args(["--no-registry-check"])
+            .env_remove("MODAL_TOKEN_ID")
+            .env_remove("MODAL_TOKEN_SECRET")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("ERR_MODAL_CLI"), "{cli:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "the modal CLI is not logged in or its token was refused: Token missing."
+            ),
+            "{cli:?}: {stderr}"
+        );
+        assert!(stderr.contains("modal token new"), "{cli:?}: {stderr}");
+        assert_eq!(text(&output.stdout), "");
+    }
+}
+
+#[test]
+fn an_environment_modal_does_not_have_is_named() {
+    let emulator = Emulator::start(ModalCli::Old, &seed());
+    let scratch = tempfile::tempdir().unwrap();
+    let manifest = fs::read_to_string(fixture_dir().join("processors.toml"))
+        .unwrap()
+        .replace(
+            "environments = [\"dev\", \"staging\", \"main\"]",
+            "environments = [\"dev\", \"qa\"]",
+        );
+    fs::write(scratch.path().join("processors.toml"), manifest).unwrap();
+    for path in ["helper", "cli"] {
+        let output = plan_command(&emulator)
+            .current_dir(scratch.path())
+            .env("MODALPLAN_OBSERVE", path)
+            .arg("--no-registry-check")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{path}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("Modal has no environment `qa`"),
+            "{path}: {stderr}"
+        );
+        assert!(
+            stderr.contains("modal environment create qa"),
+            "{path}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_plan_is_one_sticky_pull_request_comment_and_a_403_keeps_the_exit_code() {
+    use crate::support::github_api::{GithubApi, TOKEN};
+
+    let emulator = Emulator::start(ModalCli::New, &seed());
+    let api = GithubApi::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let event = scratch.path().join("event.json");
+    fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let run = || {
+        plan_command(&emulator)
+            .args([
+                "--env",
+                "dev",
+                "--no-registry-check",
+                "--detailed-exitcode",
+                "--github-comment",
+            ])
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_REPOSITORY", "acme/theory")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_API_URL", api.url())
+            .output()
+            .unwrap()
+    };
+
+    let first = run();
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first.stderr));
+    let second = run();
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second.stderr));
+    let comments = api.comments(7);
+    assert_eq!(comments.len(), 1, "one sticky comment, updated in place");
+    assert!(
+        comments[0]
+            .body
+            .starts_with("<!-- modalplan:plan manifest=processors.toml -->\n"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("1 to create"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        text(&first.stderr).contains("Posted the plan comment on pull request #7: "),
+        "{}",
+        text(&first.stderr)
+    );
+    assert!(
+        text(&second.stderr).contains("The plan comment is up to date on pull request #7: "),
+        "{}",
+        text(&second.stderr)
+    );
+
+    api.fail("GET", 403, "Resource not accessible by integration");
+    let refused = run();
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("warning: could not comment on the pull request"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pull-requests: write"), "{stderr}");
+    assert!(!stderr.contains(TOKEN) && !text(&refused.stdout).contains(TOKEN));
+    assert_eq!(
+        text(&refused.stdout),
+        text(&first.stdout),
+        "the plan still prints"
+    );
+}
