@@ -48,6 +48,45 @@ fn value_to_json(value: &toml_edit::Value) -> Value {
     }
 }
 
+/// The same JSON value from the parse of `toml::de`, which keeps no layout and borrows its strings: the
+/// quick path for a manifest that turns out valid. `None` for a number JSON would hold differently (an
+/// integer beyond `i64`, a float that does not parse), so the caller falls back to [`to_json`].
+pub fn de_table_to_json(table: &toml::de::DeTable<'_>) -> Option<Value> {
+    let mut object = Map::with_capacity(table.len());
+    for (key, value) in table {
+        object.insert(
+            key.get_ref().to_string(),
+            de_value_to_json(value.get_ref())?,
+        );
+    }
+    Some(Value::Object(object))
+}
+
+fn de_value_to_json(value: &toml::de::DeValue<'_>) -> Option<Value> {
+    use toml::de::DeValue;
+    Some(match value {
+        DeValue::String(text) => Value::String(text.to_string()),
+        DeValue::Integer(number) => Value::Number(
+            i64::from_str_radix(number.as_str(), number.radix())
+                .ok()?
+                .into(),
+        ),
+        DeValue::Float(number) => {
+            let number: f64 = number.as_str().parse().ok()?;
+            Number::from_f64(number).map_or(Value::Null, Value::Number)
+        }
+        DeValue::Boolean(flag) => Value::Bool(*flag),
+        DeValue::Datetime(datetime) => Value::String(datetime.to_string()),
+        DeValue::Array(array) => Value::Array(
+            array
+                .iter()
+                .map(|item| de_value_to_json(item.get_ref()))
+                .collect::<Option<_>>()?,
+        ),
+        DeValue::Table(table) => de_table_to_json(table)?,
+    })
+}
+
 /// One step of a JSON pointer.
 fn pointer_segments(pointer: &str) -> impl Iterator<Item = String> + '_ {
     pointer

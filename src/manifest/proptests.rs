@@ -125,4 +125,20 @@ proptest! {
         }
         exercise(&text);
     }
+
+    #[test]
+    fn the_quick_path_accepts_only_what_the_reporting_path_accepts(
+        base in prop_oneof![Just(VALID), Just(EVERY_FIELD)],
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let mut text = base.to_owned();
+        for mutation in &mutations {
+            text = apply(&text, mutation);
+        }
+        if let Some(quick) = super::load::parse_conforming(&text) {
+            let reporting = super::load::diagnose_parse(&text);
+            prop_assert!(reporting.is_ok(), "{text}");
+            prop_assert_eq!(format!("{:?}", Some(quick)), format!("{:?}", reporting.ok()));
+        }
+    }
 }
