@@ -1,6 +1,7 @@
 //! The semantic checks: what the schema cannot say (a secret that is named but not declared, two refs that
 //! map to one app name, ...), and the resolution of defaults and overrides into a [`ValidManifest`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -117,15 +118,16 @@ impl Checker {
             .collect();
         let used_secrets = named_secrets(raw);
         let mut processors = Vec::with_capacity(raw.processors.len());
-        let mut by_ref: HashMap<String, Range<usize>> = HashMap::new();
-        let mut by_app: HashMap<AppName, (String, Range<usize>)> = HashMap::new();
+        let mut by_ref: HashMap<&str, Range<usize>> = HashMap::with_capacity(raw.processors.len());
+        let mut by_app: HashMap<AppName, (&str, Range<usize>)> =
+            HashMap::with_capacity(raw.processors.len());
         for processor in &raw.processors {
             let resolved = self.processor(processor, &modal, &smoke, &secrets, &environment_spans);
             let Some(resolved) = resolved else {
                 continue;
             };
             let ref_span = span(&processor.reference);
-            let text = processor.reference.get_ref();
+            let text = processor.reference.get_ref().as_str();
             if let Some(first) = by_ref.get(text) {
                 self.push(
                     Diagnostic::error(Code::ErrDuplicateRef, format!("`{text}` is declared twice"))
@@ -135,7 +137,7 @@ impl Checker {
                 );
                 continue;
             }
-            by_ref.insert(text.clone(), ref_span.clone());
+            by_ref.insert(text, ref_span.clone());
             if let Some((other, other_span)) = by_app.get(&resolved.app_name) {
                 self.push(
                     Diagnostic::error(
@@ -151,7 +153,7 @@ impl Checker {
                 );
                 continue;
             }
-            by_app.insert(resolved.app_name.clone(), (text.clone(), ref_span));
+            by_app.insert(resolved.app_name.clone(), (text, ref_span));
             processors.push(resolved);
         }
 
@@ -335,7 +337,7 @@ impl Checker {
     ) -> (Option<Vec<String>>, Option<Vec<String>>) {
         let mut check = |list: &Option<Vec<Spanned<String>>>, kind: &str| {
             list.as_ref().map(|names| {
-                let mut seen = BTreeSet::new();
+                let mut seen: BTreeSet<&str> = BTreeSet::new();
                 let mut out = Vec::with_capacity(names.len());
                 for name in names {
                     let text = name.get_ref();
@@ -355,7 +357,7 @@ impl Checker {
                             .with_help(help),
                         );
                     }
-                    if seen.insert(text.clone()) {
+                    if seen.insert(text.as_str()) {
                         out.push(text.clone());
                     }
                 }
@@ -408,7 +410,10 @@ impl Checker {
             }
         };
         let app_name = reference.as_ref().map(ProcessorRef::app_name);
-        if let (Some(reference), Some(app_name)) = (&reference, &app_name) {
+        // The full name is at most one character longer than the ref (`a/b@1` -> `a-b-v1`), so only a
+        // long ref can have been shortened.
+        let may_be_shortened = reference_text.len() >= MAX_APP_NAME_LEN;
+        if let (Some(reference), Some(app_name), true) = (&reference, &app_name, may_be_shortened) {
             let full = format!(
                 "{}-{}-v{}",
                 sanitize(reference.namespace()),
@@ -436,18 +441,23 @@ impl Checker {
             declared,
         );
         let base_runtime = runtime(raw.runtime.as_ref(), &Runtime::default());
-        let base_smoke =
-            self.processor_smoke(Some(default_smoke), default_smoke, raw.smoke.as_ref());
+        // Borrowed when the processor has no smoke table of its own: most do not.
+        let base_smoke = match raw.smoke.as_ref() {
+            None => Some(Cow::Borrowed(default_smoke)),
+            Some(smoke) => self
+                .processor_smoke(Some(default_smoke), default_smoke, Some(smoke))
+                .map(Cow::Owned),
+        };
 
-        let targets: Vec<String> = match &raw.environments {
-            None => modal.environments.clone(),
+        let targets: Vec<&str> = match &raw.environments {
+            None => modal.environments.iter().map(String::as_str).collect(),
             Some(list) => {
                 let mut targets = Vec::new();
                 for environment in list.get_ref() {
-                    let name = environment.get_ref();
-                    if environment_spans.contains_key(name.as_str()) {
-                        if !targets.contains(name) {
-                            targets.push(name.clone());
+                    let name = environment.get_ref().as_str();
+                    if environment_spans.contains_key(name) {
+                        if !targets.contains(&name) {
+                            targets.push(name);
                         }
                     } else {
                         self.push(unknown_environment(name, span(environment), modal));
@@ -457,18 +467,18 @@ impl Checker {
                 modal
                     .environments
                     .iter()
+                    .map(String::as_str)
                     .filter(|environment| targets.contains(environment))
-                    .cloned()
                     .collect()
             }
         };
 
         let mut overrides = HashMap::new();
         for (name, override_table) in &raw.env {
-            let text = name.get_ref();
-            if !environment_spans.contains_key(text.as_str()) {
+            let text = name.get_ref().as_str();
+            if !environment_spans.contains_key(text) {
                 self.push(unknown_environment(text, span(name), modal));
-            } else if !targets.contains(text) {
+            } else if !targets.contains(&text) {
                 self.push(
                     Diagnostic::error(
                         Code::ErrUnknownEnvironment,
@@ -478,12 +488,12 @@ impl Checker {
                     .with_help(format!("add `{text}` to the processor's `environments`, or remove `[processor.env.{text}]`")),
                 );
             } else {
-                overrides.insert(text.clone(), override_table);
+                overrides.insert(text, override_table);
             }
         }
 
         let mut deployments = BTreeMap::new();
-        for environment in &targets {
+        for &environment in &targets {
             let override_table = overrides.get(environment);
             if override_table.is_some_and(|o| o.enabled == Some(false)) {
                 continue;
@@ -507,7 +517,7 @@ impl Checker {
                 &base_runtime,
             );
             let smoke = self.processor_smoke(
-                base_smoke.as_ref(),
+                base_smoke.as_deref(),
                 default_smoke,
                 override_table.and_then(|o| o.smoke.as_ref()),
             );
@@ -539,7 +549,7 @@ impl Checker {
                 }
             }
             deployments.insert(
-                environment.clone(),
+                environment.to_owned(),
                 Deployment {
                     image,
                     secrets_required: required.unwrap_or_default(),
@@ -587,8 +597,8 @@ fn named_secrets(raw: &RawManifest) -> BTreeSet<&str> {
         let images = std::iter::once(&processor.image)
             .chain(processor.env.values().filter_map(|o| o.image.as_ref()));
         for image in images {
-            private |= image::parse(image.oci.get_ref()).is_ok_and(|i| i.is_private_registry())
-                || image.oci.get_ref().starts_with("ghcr.io/");
+            // What `ImageRef::is_private_registry` says of a parsed one, without parsing it again.
+            private |= image.oci.get_ref().starts_with("ghcr.io/");
         }
     }
     if private {
