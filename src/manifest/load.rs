@@ -46,27 +46,24 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestErrors> {
 
 /// Validates manifest text as if read from `path` (which names it in diagnostics and anchors `workdir`).
 pub fn load_str(source: &str, path: &Path) -> Result<LoadedManifest, ManifestErrors> {
-    let file = SourceFile::new(path, source.to_owned());
-    let fail = |diagnostics: Vec<Diagnostic>| ManifestErrors {
-        file: file.name().to_owned(),
-        diagnostics: finish(diagnostics, &file),
-    };
-
     let raw = match parse_conforming(source) {
         Some(raw) => raw,
-        None => diagnose_parse(source).map_err(fail)?,
+        None => diagnose_parse(source).map_err(|diagnostics| ManifestErrors {
+            file: path.display().to_string(),
+            diagnostics: finish(diagnostics, source, path),
+        })?,
     };
 
     let sha256 = format!("sha256:{}", hex::encode(Sha256::digest(source.as_bytes())));
     let (manifest, diagnostics) = semantic::check(&raw, path, sha256);
-    let diagnostics = finish(diagnostics, &file);
+    let diagnostics = finish(diagnostics, source, path);
     match manifest {
         Some(manifest) => Ok(LoadedManifest {
             manifest,
             warnings: diagnostics,
         }),
         None => Err(ManifestErrors {
-            file: file.name().to_owned(),
+            file: path.display().to_string(),
             diagnostics,
         }),
     }
@@ -134,7 +131,12 @@ fn check_syntax_and_schema(source: &str) -> Result<(), Vec<Diagnostic>> {
 }
 
 /// Attaches the file and sorts by position, then code, so output is stable.
-fn finish(diagnostics: Vec<Diagnostic>, file: &SourceFile) -> Vec<Diagnostic> {
+fn finish(diagnostics: Vec<Diagnostic>, source: &str, path: &Path) -> Vec<Diagnostic> {
+    // A valid manifest without warnings (the common case) needs no copy of the text.
+    if diagnostics.is_empty() {
+        return diagnostics;
+    }
+    let file = &SourceFile::new(path, source.to_owned());
     let mut diagnostics: Vec<Diagnostic> = diagnostics
         .into_iter()
         .map(|diagnostic| diagnostic.in_file(file))
