@@ -1,7 +1,8 @@
 //! The registry pre-flight against a real registry server: Debian's `docker-registry` (distribution 2.8)
-//! on loopback with auth on (`support::registry`), test content pushed through its HTTP API. Asked both
-//! through `modalplan::registry` and through `modalplan plan` against the emulator, with
-//! `MODALPLAN_REGISTRY_URL_GHCR_IO` pointing at the local registry.
+//! on loopback with auth on (`support::registry`), test content pushed through its HTTP API. Both challenge
+//! flows: Basic (htpasswd) and Bearer (`auth: token`, tokens from a test token service whose signing
+//! certificate the registry trusts). Asked both through `modalplan::registry` and through `modalplan plan`
+//! against the emulator, with `MODALPLAN_REGISTRY_URL_GHCR_IO` pointing at the local registry.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -15,7 +16,9 @@ use modalplan::manifest::valid::ImageRef;
 use modalplan::registry::{Credentials, Registry, Unavailable};
 
 use crate::support::emulator::{Emulator, ModalCli, workspace_seed};
-use crate::support::registry::{PASSWORD, TestRegistry, USER, digest_of};
+use crate::support::registry::{
+    ISSUER, PASSWORD, SERVICE, TestRegistry, TokenIssuer, USER, digest_of,
+};
 
 /// Where the test images live, in the registry and (under `ghcr.io/`) in the manifest.
 const REPOSITORY: &str = "acme/theory/preflight";
@@ -75,6 +78,27 @@ fn client(password: Option<&str>) -> Registry {
 fn the_preflight_reads_a_real_registry_behind_basic_auth() {
     let registry = TestRegistry::start_basic();
     let pushed = push(&registry);
+    check_against(&registry, &pushed);
+}
+
+#[test]
+fn the_preflight_reads_a_real_registry_behind_bearer_tokens() {
+    let issuer = TokenIssuer::start();
+    let registry = TestRegistry::start_token(&issuer.realm(), SERVICE, ISSUER, issuer.cert_pem());
+    let pushed = push(&registry);
+    issuer.clear_requests();
+    check_against(&registry, &pushed);
+    // Each check asked the token service once, for the registry's pull scope; a single-platform
+    // image's config blob is read with the token its manifest earned.
+    let pull = format!("scope=repository:{REPOSITORY}:pull service={SERVICE}");
+    let mut expected = vec![format!("{pull} granted"); 5];
+    expected.push(format!("{pull} refused"));
+    expected.push(format!("{pull} refused"));
+    assert_eq!(issuer.requests(), expected);
+}
+
+/// Every outcome of `modalplan::registry` against `registry`, which serves `push`'s content.
+fn check_against(registry: &TestRegistry, pushed: &Pushed) {
     let base = registry.url();
     let check = |password: Option<&str>, digest: &str| {
         registry.block_on(client(password).check_at(&base, &image(digest)))
@@ -184,9 +208,20 @@ fn blocked(dir: &Path, name: &str, digest: &str, why: &str) -> String {
 const HEADER: &str = "modalplan plan of processors.toml (dev)\n\nEnvironment dev\n";
 
 #[test]
-fn plan_blocks_what_a_real_registry_cannot_serve() {
-    let registry = TestRegistry::start_basic();
-    let pushed = push(&registry);
+fn plan_blocks_what_a_real_registry_cannot_serve_basic_auth() {
+    plan_against(&TestRegistry::start_basic());
+}
+
+#[test]
+fn plan_blocks_what_a_real_registry_cannot_serve_bearer_tokens() {
+    let issuer = TokenIssuer::start();
+    let registry = TestRegistry::start_token(&issuer.realm(), SERVICE, ISSUER, issuer.cert_pem());
+    plan_against(&registry);
+}
+
+/// Plans, through the binary, one processor per kind of image against `registry`.
+fn plan_against(registry: &TestRegistry) {
+    let pushed = push(registry);
     let emulator = Emulator::start(ModalCli::New, &workspace_seed());
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -200,7 +235,7 @@ fn plan_blocks_what_a_real_registry_cannot_serve() {
     write_manifest(dir, &images);
 
     // The right credentials: the amd64 image and the index with amd64 pass; the others are blocked.
-    let output = plan_command(&emulator, &registry, dir)
+    let output = plan_command(&emulator, registry, dir)
         .env("REGISTRY_PASSWORD", PASSWORD)
         .output()
         .unwrap();
@@ -229,7 +264,7 @@ fn plan_blocks_what_a_real_registry_cannot_serve() {
 
     // A wrong password: every image is blocked, the message names the variables, never the value.
     let wrong = "wrong-pw-3d9a-never-printed";
-    let output = plan_command(&emulator, &registry, dir)
+    let output = plan_command(&emulator, registry, dir)
         .env("REGISTRY_PASSWORD", wrong)
         .output()
         .unwrap();
@@ -254,7 +289,7 @@ fn plan_blocks_what_a_real_registry_cannot_serve() {
     }
 
     // No credentials at all: the plan says to set them.
-    let output = plan_command(&emulator, &registry, dir)
+    let output = plan_command(&emulator, registry, dir)
         .env_remove("REGISTRY_USERNAME")
         .env_remove("REGISTRY_PASSWORD")
         .args(["--target", "preflight/amd64-image@1"])
@@ -275,7 +310,7 @@ fn plan_blocks_what_a_real_registry_cannot_serve() {
     );
 
     // Only the available images, with the right credentials: nothing blocks (2: changes).
-    let output = plan_command(&emulator, &registry, dir)
+    let output = plan_command(&emulator, registry, dir)
         .env("REGISTRY_PASSWORD", PASSWORD)
         .args([
             "--target",
@@ -295,5 +330,30 @@ fn plan_blocks_what_a_real_registry_cannot_serve() {
             created(dir, "amd64-image", &pushed.amd64_image),
             created(dir, "multi-arch", &pushed.index_amd64_arm64),
         )
+    );
+}
+
+#[test]
+fn the_registry_refuses_tokens_signed_by_a_key_it_does_not_trust() {
+    // The registry trusts one issuer's certificate; the realm it names is another issuer, so every token
+    // the pre-flight earns is signed by a key the registry does not trust.
+    let trusted = TokenIssuer::start();
+    let untrusted = TokenIssuer::start();
+    let registry =
+        TestRegistry::start_token(&untrusted.realm(), SERVICE, ISSUER, trusted.cert_pem());
+    let result = registry
+        .block_on(client(Some(PASSWORD)).check_at(&registry.url(), &image(&unknown_digest())));
+    assert_eq!(result, Err(Unavailable::Refused { status: 401 }));
+    assert_eq!(
+        untrusted.requests(),
+        [format!(
+            "scope=repository:{REPOSITORY}:pull service={SERVICE} granted"
+        )]
+    );
+    assert!(trusted.requests().is_empty());
+    let log = registry.server_log();
+    assert!(
+        log.contains("unable to verify certificate chain") && log.contains("invalid token"),
+        "{log}"
     );
 }

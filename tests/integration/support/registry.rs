@@ -2,7 +2,9 @@
 //! pre-flight's tests.
 //!
 //! `TestRegistry::start_basic` runs `/usr/bin/docker-registry serve CONFIG` with filesystem storage in a
-//! temp dir, `http.addr` on a free loopback port and htpasswd auth (a bcrypt file made by `htpasswd -Bbn`).
+//! temp dir, `http.addr` on a free loopback port and htpasswd auth (a bcrypt file made by `htpasswd -Bbn`);
+//! `TestRegistry::start_token` runs it with `auth: token` instead, trusting a `TokenIssuer` (a token
+//! service on loopback signing ES256 JWTs with a key and self-signed certificate made at start).
 //! Test content is pushed through the distribution HTTP API (blob upload POST/PUT, manifest PUT by
 //! digest), answering the registry's own challenge. Dropping the `TestRegistry` kills the server by its
 //! own pid.
@@ -14,15 +16,19 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use ring::signature::EcdsaKeyPair;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
@@ -395,4 +401,235 @@ fn htpasswd(user: &str, password: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("htpasswd prints text")
+}
+
+/// A token service for the registry's `auth: token` (the Bearer flow GHCR uses): `GET /token?scope=...
+/// &service=...` with Basic `USER` / `PASSWORD` answers `{"token": JWT}`; anything else is 401. The JWTs
+/// are ES256, signed with a P-256 key whose self-signed certificate (made at start) the registry trusts
+/// (`rootcertbundle`) and that each token carries in `x5c`. Stopped and joined when dropped.
+pub struct TokenIssuer {
+    port: u16,
+    cert_pem: String,
+    log: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// The `iss` of the tokens (the registry's `auth.token.issuer`).
+pub const ISSUER: &str = "modalplan-test-issuer";
+/// The `aud` of the tokens (the registry's `auth.token.service`).
+pub const SERVICE: &str = "modalplan-test-registry";
+
+impl TokenIssuer {
+    pub fn start() -> TokenIssuer {
+        let key =
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("a P-256 key");
+        let mut params =
+            rcgen::CertificateParams::new(vec![ISSUER.to_owned()]).expect("certificate params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ISSUER);
+        let cert = params.self_signed(&key).expect("a self-signed certificate");
+        let rng = ring::rand::SystemRandom::new();
+        let signer = EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &rng,
+        )
+        .expect("the key in ring");
+        let x5c = base64::engine::general_purpose::STANDARD.encode(cert.der());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the token service");
+        let port = listener.local_addr().expect("token service address").port();
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (log, stop) = (log.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let _ = serve_token(stream, &signer, &rng, &x5c, &log);
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
+        };
+        TokenIssuer {
+            port,
+            cert_pem: cert.pem(),
+            log,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The realm: `http://127.0.0.1:PORT/token`.
+    pub fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    /// The certificate of the signing key (the registry's `rootcertbundle`).
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Each token request so far: `scope=<scope> service=<service> <granted|refused>`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().expect("token log").clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.log.lock().expect("token log").clear();
+    }
+}
+
+impl Drop for TokenIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Answers one token request.
+fn serve_token(
+    mut stream: TcpStream,
+    signer: &EcdsaKeyPair,
+    rng: &ring::rand::SystemRandom,
+    x5c: &str,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&chunk[..read]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.lines();
+    let target = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or_default()
+        .to_owned();
+    let authorization = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .map(|(_, value)| value.trim().to_owned());
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut scopes = Vec::new();
+    let mut service = String::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match key {
+            "scope" => scopes.extend(value.split(' ').map(str::to_owned)),
+            "service" => service = value,
+            _ => {}
+        }
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    let granted = path == "/token" && authorization.as_deref() == Some(basic.as_str());
+    log.lock().expect("token log").push(format!(
+        "scope={} service={service} {}",
+        scopes.join(" "),
+        if granted { "granted" } else { "refused" }
+    ));
+    let (status, body) = if granted {
+        let token = sign_token(signer, rng, x5c, &service, &scopes);
+        (
+            "200 OK",
+            json!({"token": token, "expires_in": 300}).to_string(),
+        )
+    } else {
+        (
+            "401 Unauthorized",
+            json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}).to_string(),
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes())?;
+    stream.flush()
+}
+
+/// An ES256 JWT for `USER` granting the actions of `scopes` (`repository:<name>:<actions>`).
+fn sign_token(
+    signer: &EcdsaKeyPair,
+    rng: &ring::rand::SystemRandom,
+    x5c: &str,
+    service: &str,
+    scopes: &[String],
+) -> String {
+    let access: Vec<Value> = scopes
+        .iter()
+        .filter_map(|scope| {
+            let (kind, rest) = scope.split_once(':')?;
+            let (name, actions) = rest.rsplit_once(':')?;
+            Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time after the epoch")
+        .as_secs();
+    let header = json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+    let claims = json!({
+        "iss": ISSUER,
+        "sub": USER,
+        "aud": service,
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("modalplan-test-{now}-{}", scopes.join("+")),
+        "access": access
+    });
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        url.encode(header.to_string()),
+        url.encode(claims.to_string())
+    );
+    let signature = signer
+        .sign(rng, signing_input.as_bytes())
+        .expect("ES256 signature");
+    format!("{signing_input}.{}", url.encode(signature.as_ref()))
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'%' if index + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or("");
+                if let Ok(byte) = u8::from_str_radix(hex, 16) {
+                    decoded.push(byte);
+                    index += 3;
+                    continue;
+                }
+                decoded.push(b'%');
+            }
+            b'+' => decoded.push(b' '),
+            other => decoded.push(other),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
