@@ -51,7 +51,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
             let names: Vec<&str> = missing.iter().map(|name| name.as_str()).collect();
             let fixes: Vec<String> = missing
                 .iter()
-                .map(|name| target::secret_create_command(&manifest, name, &target.environment))
+                .map(|name| manifest.secret_create_command(name, &target.environment))
                 .collect();
             return Err(miette!(
                 code = "ERR_MISSING_SECRET",

@@ -88,7 +88,7 @@ pub async fn check(args: &SecretsCheckArgs) -> Result<ExitStatus, Report> {
             let _ = writeln!(
                 out,
                 "  {}",
-                target::secret_create_command(&manifest, name, environment)
+                manifest.secret_create_command(name, environment)
             );
         }
     }

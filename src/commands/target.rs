@@ -223,22 +223,6 @@ pub async fn secrets_present(
         .unwrap_or_default())
 }
 
-/// `modal secret create NAME --env E KEY=...` for a secret of the policy (its own name as the key when
-/// the policy does not list keys).
-pub fn secret_create_command(manifest: &ValidManifest, name: &str, environment: &str) -> String {
-    let keys = manifest
-        .secrets
-        .get(name)
-        .map(|policy| policy.keys.clone())
-        .filter(|keys| !keys.is_empty())
-        .unwrap_or_else(|| vec![name.to_owned()]);
-    let assignments: Vec<String> = keys.iter().map(|key| format!("{key}=...")).collect();
-    format!(
-        "modal secret create {name} --env {environment} {}",
-        assignments.join(" ")
-    )
-}
-
 /// A value quoted for a POSIX shell, for the commands modalplan suggests.
 pub fn shell_quote(value: &str) -> String {
     if !value.is_empty()

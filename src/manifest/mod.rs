@@ -10,6 +10,8 @@ pub mod duration;
 pub mod image;
 mod load;
 pub mod patterns;
+#[cfg(test)]
+mod proptests;
 pub mod raw;
 pub mod render;
 pub mod schema;

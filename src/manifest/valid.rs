@@ -27,6 +27,24 @@ pub struct ValidManifest {
     pub protect: Vec<String>,
 }
 
+impl ValidManifest {
+    /// `modal secret create NAME --env E KEY=...` for a secret of the policy (its own name as the key
+    /// when the policy lists none): the fix every missing-secret message gives.
+    pub fn secret_create_command(&self, name: &str, environment: &str) -> String {
+        let keys = self
+            .secrets
+            .get(name)
+            .map(|policy| policy.keys.clone())
+            .filter(|keys| !keys.is_empty())
+            .unwrap_or_else(|| vec![name.to_owned()]);
+        let assignments: Vec<String> = keys.iter().map(|key| format!("{key}=...")).collect();
+        format!(
+            "modal secret create {name} --env {environment} {}",
+            assignments.join(" ")
+        )
+    }
+}
+
 /// The `[modal]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModalSettings {

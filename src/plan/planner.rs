@@ -158,14 +158,6 @@ impl Context<'_> {
 
     fn missing_secret(&self, code: Code, name: &str, reference: &str) -> Finding {
         let environment = self.environment;
-        let keys = self
-            .manifest
-            .secrets
-            .get(name)
-            .map(|policy| policy.keys.clone())
-            .filter(|keys| !keys.is_empty())
-            .unwrap_or_else(|| vec![name.to_owned()]);
-        let assignments: Vec<String> = keys.iter().map(|key| format!("{key}=...")).collect();
         let (adjective, effect) = if code == Code::ErrMissingSecret {
             ("required", "it cannot be deployed")
         } else {
@@ -176,10 +168,7 @@ impl Context<'_> {
             message: format!(
                 "secret `{name}` ({adjective} by {reference}) is missing in environment `{environment}`: {effect}"
             ),
-            fix: format!(
-                "modal secret create {name} --env {environment} {}",
-                assignments.join(" ")
-            ),
+            fix: self.manifest.secret_create_command(name, environment),
         }
     }
 }
