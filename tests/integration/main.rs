@@ -8,5 +8,6 @@ mod name;
 mod naming;
 mod people;
 mod plan;
+mod registry;
 mod support;
 mod validate;
