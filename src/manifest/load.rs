@@ -18,6 +18,9 @@ pub struct LoadedManifest {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The largest manifest read: hundreds of processors fit in a few hundred kilobytes.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Reads and validates the manifest at `path`.
 pub fn load(path: &Path) -> Result<LoadedManifest, ManifestErrors> {
     let file = path.display().to_string();
@@ -25,12 +28,27 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestErrors> {
         file: file.clone(),
         diagnostics: vec![Diagnostic::error(Code::ErrManifestRead, message).with_help(help)],
     };
-    let bytes = std::fs::read(path).map_err(|error| {
+    let could_not_read = |error: std::io::Error| {
         read_error(
             format!("could not read `{file}`: {error}"),
             "run modalplan where processors.toml is, or pass `--manifest PATH`",
         )
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|manifest| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(manifest, MAX_MANIFEST_BYTES + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(could_not_read)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(read_error(
+            format!("`{file}` is larger than {MAX_MANIFEST_BYTES} bytes"),
+            "a manifest is a few kilobytes: check that `--manifest` names processors.toml",
+        ));
+    }
     let text = String::from_utf8(bytes).map_err(|error| {
         read_error(
             format!(

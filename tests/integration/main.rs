@@ -7,5 +7,6 @@ mod manifest_docs;
 mod name;
 mod naming;
 mod plan;
+mod reliability;
 mod support;
 mod validate;
