@@ -8,5 +8,6 @@ mod name;
 mod naming;
 mod plan;
 mod reliability;
+mod secrets_leak;
 mod support;
 mod validate;
