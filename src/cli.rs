@@ -71,6 +71,7 @@ pub enum Command {
     Validate(ValidateArgs),
 
     /// Print the JSON Schema of the manifest.
+    #[command(after_help = "Example:\n  modalplan schema > schemas/processors.schema.json")]
     Schema,
 
     /// Print the Modal app name of a processor ref.
@@ -92,10 +93,15 @@ pub enum Command {
     Apply(ApplyArgs),
 
     /// Deploy one processor to your personal sandbox (`<user>-<branch>-<app>`).
-    #[command(after_help = "Example:\n  modalplan deploy --env dev --ref llm/litellm@1")]
+    #[command(
+        after_help = "Examples:\n  modalplan deploy --env dev --ref llm/litellm@1\n  modalplan deploy --env dev --ref llm/litellm@1 --image ghcr.io/acme/llm-litellm@sha256:<64 hex> --secrets OPENAI_API_KEY"
+    )]
     Deploy(DeployArgs),
 
-    /// Show an app's logs.
+    /// Show an app's logs (`modal app logs`), of your sandbox app unless `--ci-name` or `--app-name`.
+    #[command(
+        after_help = "Examples:\n  modalplan logs --env dev --ref llm/litellm@1\n  modalplan logs --env main --ref llm/litellm@1 --ci-name --follow"
+    )]
     Logs(LogsArgs),
 
     /// Call a deployed processor with a payload and print its result as JSON.
@@ -104,26 +110,45 @@ pub enum Command {
     )]
     Invoke(InvokeArgs),
 
-    /// Re-run the smoke checks of deployed apps.
+    /// Re-run the smoke checks of deployed apps; exit 1 if any fails.
+    #[command(
+        after_help = "Examples:\n  modalplan smoke --env main\n  modalplan smoke --env dev --ref llm/litellm@1 --sandbox"
+    )]
     Smoke(SmokeArgs),
 
     /// Work with the secrets policy.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  modalplan secrets check --env main"
+    )]
     Secrets(SecretsCommand),
 
     /// What is deployed for each ref, and whether it matches the manifest.
+    #[command(
+        after_help = "Examples:\n  modalplan status --env main\n  modalplan status --env dev --sandbox"
+    )]
     Status(StatusArgs),
 
-    /// Scaffold `processors.toml`, `modal_app.py` and CI workflows.
+    /// Scaffold `processors.toml`, its schema, `modal_app.py` and CI workflows.
+    #[command(
+        after_help = "Examples:\n  modalplan init\n  modalplan init --dir services/processors --force"
+    )]
     Init(InitArgs),
 
     /// Stop sandbox apps whose git branch no longer exists.
+    #[command(
+        after_help = "Examples:\n  modalplan prune --sandboxes --env dev        # list them\n  modalplan prune --sandboxes --env dev --yes  # stop them"
+    )]
     Prune(PruneArgs),
 
     /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  modalplan completions bash > ~/.local/share/bash-completion/completions/modalplan\n  modalplan completions zsh > \"${fpath[1]}/_modalplan\""
+    )]
     Completions(CompletionsArgs),
 
     /// Print the man page.
+    #[command(after_help = "Example:\n  modalplan man > modalplan.1 && man ./modalplan.1")]
     Man,
 }
 
@@ -342,6 +367,8 @@ pub struct SmokeArgs {
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
     /// Each declared secret in an environment: present or missing, who needs it, how to create it.
+    /// Values are never read. Exit 1 if a required one is missing.
+    #[command(after_help = "Example:\n  modalplan secrets check --env main")]
     Check(SecretsCheckArgs),
 }
 

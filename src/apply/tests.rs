@@ -535,14 +535,10 @@ async fn parallelism_bounds_the_deploys_running_at_once() {
     let mut two = settings(logs.path());
     two.parallelism = 2;
     let actions = (0..5).map(|n| create(&format!("app-{n}"))).collect();
-    let started = std::time::Instant::now();
     let run = run(&backend, &plan(actions), &two).await;
-    let elapsed = started.elapsed();
+    // Overlapping deploys reach the bound and never pass it; speed itself is for `bench/apply`.
     assert_eq!(backend.max_concurrent_deploys(), 2);
     assert_eq!(run.report.failed(), 0);
-    // ceil(5 / 2) rounds of 100 ms.
-    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
     // Launched in plan order: the first two slots go to the first two apps.
     let mut first_round: Vec<String> = backend
         .call_log()

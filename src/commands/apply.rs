@@ -9,43 +9,35 @@ use miette::{Report, miette};
 
 use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, InterruptHandle, report};
 use crate::backend::ModalBackend;
-use crate::backend::modal_cli::{CliConfig, ModalCli};
-use crate::cli::{ApplyArgs, ColorChoice, SelectionArgs};
+use crate::cli::{ApplyArgs, ColorChoice};
 use crate::exit::ExitStatus;
-use crate::manifest::{self, ValidManifest};
-use crate::plan::{self, ActionKind, Plan, PlanOptions};
-use crate::{printer, render, sandbox};
+use crate::manifest;
+use crate::plan::ActionKind;
+use crate::{printer, render};
 
 pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
-    let manifest_path = &args.selection.manifest.manifest;
-    let manifest = match manifest::load(manifest_path) {
-        Ok(loaded) => loaded.manifest,
-        Err(errors) => {
-            printer::stderr(&manifest::render::human(
-                &errors.diagnostics,
-                diagnostic_style(color),
-            ));
-            return Ok(ExitStatus::Failure);
+    let (manifest, plan) = match &args.plan_file {
+        None => super::plan::make_plan(&args.selection, color).await?,
+        Some(path) => {
+            let manifest = manifest::load(&args.selection.manifest.manifest)
+                .map_err(Report::new)?
+                .manifest;
+            let plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
+            apply::saved::check_current(
+                &plan,
+                &manifest.sha256,
+                &super::plan::backend_for(&manifest),
+            )
+            .await
+            .map_err(|error| match error {
+                apply::saved::SavedPlanError::Backend(error) => super::plan::backend_report(&error),
+                other => coded(other.code(), &other),
+            })?;
+            (manifest, plan)
         }
     };
     let parallelism = usize::from(args.parallelism);
-    let config = CliConfig::from_manifest(
-        &manifest.modal.cli,
-        manifest.modal.python.as_deref(),
-        manifest.modal.read_timeout,
-    );
-    let backend: Arc<dyn ModalBackend> = Arc::new(ModalCli::new(config, parallelism.max(4)));
-
-    let plan = match &args.plan_file {
-        Some(path) => {
-            let plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
-            apply::saved::check_current(&plan, &manifest.sha256, backend.as_ref())
-                .await
-                .map_err(|error| coded(error.code(), &error))?;
-            plan
-        }
-        None => fresh_plan(&manifest, &args.selection, backend.as_ref()).await?,
-    };
+    let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(&manifest));
 
     printer::stderr(&render::text(&plan));
     if let Some(blocked) = plan
@@ -136,26 +128,6 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
     Ok(report.exit_status())
 }
 
-/// Reads Modal and plans, with the same selection as `modalplan plan`.
-pub async fn fresh_plan(
-    manifest: &ValidManifest,
-    selection: &SelectionArgs,
-    backend: &dyn ModalBackend,
-) -> Result<Plan, Report> {
-    let mut options = PlanOptions::select(manifest, &selection.environments, &selection.targets)
-        .map_err(|error| miette!(code = "ERR_USAGE", "{error}"))?;
-    if selection.sandbox {
-        options.sandbox =
-            Some(sandbox::current_owner().map_err(|error| miette!(code = "ERR_USAGE", "{error}"))?);
-    }
-    options.prune = selection.prune;
-    let observed = backend
-        .observe(&options.observe_request(manifest))
-        .await
-        .map_err(|error| coded(error.code(), &error))?;
-    Ok(plan::plan(manifest, &observed, &options))
-}
-
 /// Ctrl-C and SIGTERM set the interrupt; the executor starts nothing new and winds down.
 async fn forward_signals(handle: InterruptHandle) {
     let terminate = async {
@@ -175,17 +147,4 @@ async fn forward_signals(handle: InterruptHandle) {
 
 fn coded(code: crate::codes::Code, error: &dyn std::fmt::Display) -> Report {
     miette!(code = code.as_str(), "{error}")
-}
-
-fn diagnostic_style(color: ColorChoice) -> manifest::render::Style {
-    let terminal = match color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal(),
-    };
-    if terminal {
-        manifest::render::Style::Terminal
-    } else {
-        manifest::render::Style::Plain
-    }
 }

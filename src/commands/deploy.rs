@@ -17,9 +17,13 @@ use crate::manifest::ValidManifest;
 use crate::manifest::valid::Processor;
 use crate::plan::{ActionKind, PlanOptions};
 use crate::printer;
+use crate::registry::{Credentials, Registry};
 
 /// Where deploy logs go, as for `apply`.
 const LOG_DIR: &str = ".modalplan/logs";
+
+/// Limit of each registry request of the pre-flight check.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long running work may go on after Ctrl-C.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
@@ -35,11 +39,21 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
     let reference = processor.reference.as_str().to_owned();
 
     let backend = target::backend(&manifest);
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         environments: vec![target.environment.clone()],
         targets: vec![reference.clone()],
         ..PlanOptions::default()
     };
+    if !args.no_registry_check {
+        let images: Vec<_> = sandbox.processors[0]
+            .deployments
+            .values()
+            .map(|deployment| deployment.image.clone())
+            .collect();
+        options.unavailable_images = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT)
+            .check_all(&images)
+            .await;
+    }
     let observed = backend
         .observe(&options.observe_request(&sandbox))
         .await
@@ -90,7 +104,7 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
         fail_fast: true,
         rollback: true,
         log_dir: PathBuf::from(LOG_DIR),
-        workdir: workdir(&sandbox.modal.workdir),
+        workdir: sandbox.modal.workdir.clone(),
         module: sandbox.modal.module.clone(),
         deploy_timeout: sandbox.modal.deploy_timeout,
         protect: sandbox.protect.clone(),
@@ -160,16 +174,6 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
         payload = target::shell_quote(&payload),
     ));
     Ok(report.exit_status())
-}
-
-/// The manifest's workdir; the current folder when it resolves to an empty path (a manifest given as a
-/// bare file name).
-fn workdir(resolved: &std::path::Path) -> PathBuf {
-    if resolved.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        resolved.to_path_buf()
-    }
 }
 
 /// The manifest as this deploy sees it: only the processor, only the environment, named as the sandbox,

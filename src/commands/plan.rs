@@ -18,17 +18,13 @@ use crate::{printer, render, sandbox};
 /// How many `modal` processes a read may run at once (the per-call fallback only).
 pub const READ_CONCURRENCY: usize = 8;
 
+/// Room for the plan in a pull-request comment: GitHub's limit less the comment's marker line.
+const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
+
 /// Limit of each registry request.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
-    if args.github_comment {
-        return Err(miette!(
-            code = "ERR_USAGE",
-            help = "render the comment with `modalplan plan --format markdown` and post it from the workflow",
-            "`--github-comment` is not available in this build yet"
-        ));
-    }
     let (manifest, plan) = make_plan(&args.selection, color).await?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan),
@@ -39,12 +35,15 @@ pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Repo
     if let Some(out) = &args.out {
         save(out, &plan)?;
     }
-    crate::github::actions::report_plan(
-        |name| std::env::var(name).ok(),
-        &plan,
-        &render::markdown(&plan),
-    )
-    .map_err(|error| miette!("could not write the GitHub Actions step summary: {error}"))?;
+    let markdown = render::markdown(&plan);
+    if args.github_comment {
+        // The comment never changes the plan's exit code: a failure to post is reported as a warning.
+        let body = render::markdown::render_within(&plan, COMMENT_BUDGET);
+        let manifest_path = args.selection.manifest.manifest.display().to_string();
+        printer::stderr(&crate::github::publish_plan_comment(&manifest_path, &body).await);
+    }
+    crate::github::actions::report_plan(|name| std::env::var(name).ok(), &plan, &markdown)
+        .map_err(|error| miette!("could not write the GitHub Actions step summary: {error}"))?;
     tracing::debug!(manifest = %manifest.path.display(), "planned");
     Ok(exit_status(&plan, args.detailed_exitcode))
 }

@@ -158,6 +158,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_manifest_given_by_bare_file_name_deploys_from_the_current_folder() {
+        let text = include_str!("../../examples/minimal.toml");
+        let manifest = load_str(text, Path::new("processors.toml"))
+            .expect("examples/minimal.toml is valid")
+            .manifest;
+        assert_eq!(manifest.modal.workdir, Path::new("."));
+    }
+
+    #[test]
     fn the_repository_manifest_resolves() {
         let text = include_str!("../../processors.toml");
         let loaded =

@@ -222,10 +222,14 @@ impl Checker {
             environments.push(name.to_owned());
         }
         let manifest_folder = path.parent().unwrap_or_else(|| Path::new(""));
-        let workdir = modal.workdir.as_ref().map_or_else(
+        let mut workdir = modal.workdir.as_ref().map_or_else(
             || manifest_folder.to_path_buf(),
             |workdir| manifest_folder.join(workdir.get_ref()),
         );
+        // A manifest named by a bare file name lives in the current folder: `.`, never an empty path.
+        if workdir.as_os_str().is_empty() {
+            workdir = PathBuf::from(".");
+        }
         let cli = match &modal.cli {
             Some(cli) => {
                 if cli.get_ref().iter().any(|part| part.trim().is_empty()) {

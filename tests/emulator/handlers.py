@@ -238,7 +238,8 @@ class Handlers:
         state = self.store.read()
         env = self.resolve_env(state, request.environment_name)
         apps = []
-        for app in state["apps"].values():
+        # Newest first, so a client that keeps the server's order (1.0) prints a stable list.
+        for app in sorted(state["apps"].values(), key=lambda a: (-a["created_at"], a["app_id"])):
             if app["environment"] != env:
                 continue
             apps.append(

@@ -63,7 +63,7 @@ def test_app_list_json_keys_and_order(emulator):
             }
             for app, state, created, stopped_at in rows
         ]
-    else:  # 1.0 keys are the column titles, and the rows come oldest first
+    else:  # 1.0 keys are the column titles; it keeps the server's order (the emulator sends newest first)
         expected = [
             {
                 "App ID": app["app_id"],
@@ -73,7 +73,7 @@ def test_app_list_json_keys_and_order(emulator):
                 "Created at": utc(created),
                 "Stopped at": utc(stopped_at) if stopped_at else None,
             }
-            for app, state, created, stopped_at in reversed(rows)
+            for app, state, created, stopped_at in rows
         ]
     assert json.loads(result.stdout) == expected
     assert [(c["rpc"], c["env"]) for c in emulator.calls()] == [("AppList", "main")]

@@ -576,6 +576,7 @@ fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
         .command(&[
             "apply",
             "--yes",
+            "--no-registry-check",
             "--parallelism",
             "1",
             "--grace-period",

@@ -6,6 +6,7 @@ mod github;
 mod manifest_docs;
 mod name;
 mod naming;
+mod people;
 mod plan;
 mod reliability;
 mod secrets_leak;

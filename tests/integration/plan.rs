@@ -514,3 +514,75 @@ fn an_environment_modal_does_not_have_is_named() {
         );
     }
 }
+
+#[test]
+fn the_plan_is_one_sticky_pull_request_comment_and_a_403_keeps_the_exit_code() {
+    use crate::support::github_api::{GithubApi, TOKEN};
+
+    let emulator = Emulator::start(ModalCli::New, &seed());
+    let api = GithubApi::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let event = scratch.path().join("event.json");
+    fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let run = || {
+        plan_command(&emulator)
+            .args([
+                "--env",
+                "dev",
+                "--no-registry-check",
+                "--detailed-exitcode",
+                "--github-comment",
+            ])
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_REPOSITORY", "acme/theory")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_API_URL", api.url())
+            .output()
+            .unwrap()
+    };
+
+    let first = run();
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first.stderr));
+    let second = run();
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second.stderr));
+    let comments = api.comments(7);
+    assert_eq!(comments.len(), 1, "one sticky comment, updated in place");
+    assert!(
+        comments[0]
+            .body
+            .starts_with("<!-- modalplan:plan manifest=processors.toml -->\n"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("1 to create"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        text(&first.stderr).contains("Posted the plan comment on pull request #7: "),
+        "{}",
+        text(&first.stderr)
+    );
+    assert!(
+        text(&second.stderr).contains("The plan comment is up to date on pull request #7: "),
+        "{}",
+        text(&second.stderr)
+    );
+
+    api.fail("GET", 403, "Resource not accessible by integration");
+    let refused = run();
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("warning: could not comment on the pull request"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pull-requests: write"), "{stderr}");
+    assert!(!stderr.contains(TOKEN) && !text(&refused.stdout).contains(TOKEN));
+    assert_eq!(
+        text(&refused.stdout),
+        text(&first.stdout),
+        "the plan still prints"
+    );
+}
