@@ -4,7 +4,7 @@
 //! every argv it gets, one JSON array per line.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -371,4 +371,125 @@ fn an_oversized_manifest_is_refused_before_it_is_parsed() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(project.argvs().is_empty());
+}
+
+#[test]
+fn a_ref_full_of_shell_syntax_reaches_modal_as_single_intact_arguments() {
+    let reference = "llm/$(touch${IFS}pwned);`touch${IFS}pwned2`|x>y@1";
+    let project = FakeProject::new(reference);
+    let output = project.run("ok", &["apply", "--yes", "--no-registry-check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let argvs = project.argvs();
+    let deploys: Vec<&Vec<String>> = argvs.iter().filter(|argv| argv[0] == "deploy").collect();
+    assert_eq!(deploys.len(), 1, "{argvs:?}");
+    let tag = deploys[0][3]
+        .strip_prefix("--tag=")
+        .expect("a tag")
+        .to_owned();
+    assert_eq!(
+        deploys[0],
+        &[
+            "deploy",
+            "--env=main",
+            "--name=llm-touch-ifs-pwned-touch-ifs-pwned2-x-y-v1",
+            &format!("--tag={tag}"),
+            "-m",
+            "modal_app"
+        ]
+    );
+    // Nothing but reads and the one deploy ran.
+    for argv in &argvs {
+        assert!(
+            argv.starts_with(&["app".into(), "list".into()])
+                || argv.starts_with(&["secret".into(), "list".into()])
+                || argv.starts_with(&["app".into(), "history".into()])
+                || argv[0] == "deploy",
+            "{argv:?}"
+        );
+    }
+    let deploy = &project.deploys()[0];
+    assert_eq!(deploy["env"]["PROCESSOR_REF"], reference);
+    assert_eq!(
+        deploy["env"]["MODAL_APP_NAME"],
+        "llm-touch-ifs-pwned-touch-ifs-pwned2-x-y-v1"
+    );
+    assert_eq!(deploy["env"]["MODAL_ENVIRONMENT"], "main");
+    assert_eq!(deploy["env"]["IMAGE_REF"], IMAGE);
+    assert_eq!(
+        Path::new(deploy["cwd"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        project.dir.path().join("code").canonicalize().unwrap()
+    );
+    for folder in [project.dir.path(), &project.dir.path().join("code")] {
+        for name in ["pwned", "pwned2"] {
+            assert!(
+                !folder.join(name).exists(),
+                "{name} created in {}",
+                folder.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_names_environments_modules_and_workdirs_are_refused_before_modal_runs() {
+    let project = FakeProject::new("llm/litellm@1");
+    let cases: [(&str, &str, &str, &str); 12] = [
+        ("llm/lite\nllm@1", "[\"main\"]", "modal_app", "code"),
+        ("llm/lite llm@1", "[\"main\"]", "modal_app", "code"),
+        ("llm/litellm@1", "[\"main;id\"]", "modal_app", "code"),
+        ("llm/litellm@1", "[\"--help\"]", "modal_app", "code"),
+        ("llm/litellm@1", "[\"main\\nid\"]", "modal_app", "code"),
+        ("llm/litellm@1", "[\"main\"]", "modal_app;id", "code"),
+        ("llm/litellm@1", "[\"main\"]", "-m", "code"),
+        ("llm/litellm@1", "[\"main\"]", "../modal_app", "code"),
+        ("llm/litellm@1", "[\"main\"]", "modal_app", "../.."),
+        ("llm/litellm@1", "[\"main\"]", "modal_app", "/etc"),
+        ("llm/litellm@1", "[\"main\"]", "modal_app", "code/../../x"),
+        ("llm/litellm@1", "[\"main\"]", "modal_app", "$(id)"),
+    ];
+    for (reference, environments, module, workdir) in cases {
+        project.write_manifest(reference, environments, module, workdir);
+        for arguments in [&["validate"][..], &["plan", "--no-registry-check"][..]] {
+            let output = project.run("ok", arguments);
+            let case = format!("{reference:?} {environments} {module:?} {workdir:?} {arguments:?}");
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{case}\n{}",
+                describe(&output)
+            );
+            assert!(
+                text(&output.stderr).contains("ERR_"),
+                "{case}\n{}",
+                describe(&output)
+            );
+        }
+    }
+    assert_eq!(project.argvs(), Vec::<Vec<String>>::new());
+}
+
+#[test]
+fn an_env_flag_shaped_like_an_option_is_refused_before_modal_runs() {
+    let project = FakeProject::new("llm/litellm@1");
+    for environment in ["--help", "main;id", "-"] {
+        let output = project.run(
+            "ok",
+            &[
+                "plan",
+                "--no-registry-check",
+                &format!("--env={environment}"),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        assert!(
+            words(&text(&output.stderr)).contains(&format!(
+                "`--env {environment}` is not an environment of the manifest"
+            )),
+            "{}",
+            describe(&output)
+        );
+    }
+    assert_eq!(project.argvs(), Vec::<Vec<String>>::new());
 }
