@@ -493,3 +493,22 @@ fn an_env_flag_shaped_like_an_option_is_refused_before_modal_runs() {
     }
     assert_eq!(project.argvs(), Vec::<Vec<String>>::new());
 }
+
+#[test]
+fn every_test_the_fault_table_names_exists() {
+    let page = fs::read_to_string(repo_root().join("docs/reliability.md")).expect("the page");
+    let mut named = 0;
+    for cell in page.split('`') {
+        let Some((file, function)) = cell.split_once(".rs::") else {
+            continue;
+        };
+        let source = fs::read_to_string(repo_root().join(format!("{file}.rs")))
+            .unwrap_or_else(|error| panic!("{file}.rs, named in docs/reliability.md: {error}"));
+        assert!(
+            source.contains(&format!("fn {function}(")),
+            "docs/reliability.md names {file}.rs::{function}, which does not exist"
+        );
+        named += 1;
+    }
+    assert!(named >= 30, "{named}");
+}
