@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use super::BackendError;
 
@@ -71,10 +71,9 @@ impl ProcessSpec {
         self.run_with_log(Some(Arc::new(Mutex::new(file)))).await
     }
 
-    async fn run_with_log(
-        &self,
-        log: Option<Arc<Mutex<std::fs::File>>>,
-    ) -> Result<ProcessOutput, BackendError> {
+    /// Starts it in its own process group (so a timeout or an interrupt can signal everything it
+    /// started), with standard output and error piped, and standard input piped only when there is some.
+    pub fn spawn(&self) -> Result<Child, BackendError> {
         let (program, args) = self
             .argv
             .split_first()
@@ -98,10 +97,17 @@ impl ProcessSpec {
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }
-        let mut child = command.spawn().map_err(|error| BackendError::CliMissing {
+        command.spawn().map_err(|error| BackendError::CliMissing {
             program: program.clone(),
             reason: error.to_string(),
-        })?;
+        })
+    }
+
+    async fn run_with_log(
+        &self,
+        log: Option<Arc<Mutex<std::fs::File>>>,
+    ) -> Result<ProcessOutput, BackendError> {
+        let mut child = self.spawn()?;
         let mut guard = GroupGuard(child.id());
         if let (Some(bytes), Some(mut stdin)) = (self.stdin.clone(), child.stdin.take()) {
             tokio::spawn(async move {

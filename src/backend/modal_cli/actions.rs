@@ -5,15 +5,12 @@
 //! wrapped to the terminal width, so every action runs with a wide `COLUMNS` to keep Modal's messages on
 //! one line.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::ModalCli;
 use super::read;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
-use crate::backend::{
-    AppState, BackendError, CallRequest, DeployRequest, DeploymentRecord, ObserveRequest,
-};
+use crate::backend::{BackendError, CallRequest, DeployRequest, DeploymentRecord};
 
 /// The call helper, run on the CLI's interpreter.
 pub const CALL_HELPER: &str = include_str!("call.py");
@@ -28,31 +25,6 @@ fn action(cli: &ModalCli, arguments: &[&str]) -> ProcessSpec {
     let mut spec = cli.config.modal(arguments);
     spec.env.insert("COLUMNS".to_owned(), "400".to_owned());
     spec
-}
-
-/// The live deployment of one app, `None` when it does not exist or is stopped.
-///
-/// Read through [`read::observe`] for that one app (one helper process, like one `modal app history`)
-/// because the history alone cannot say whether the app is stopped: the 1.6 CLI shows a stopped app's
-/// history, so its last version would look live.
-pub async fn live_deployment(
-    cli: &ModalCli,
-    environment: &str,
-    app_name: &str,
-) -> Result<Option<DeploymentRecord>, BackendError> {
-    let request = ObserveRequest {
-        environments: BTreeMap::from([(
-            environment.to_owned(),
-            BTreeSet::from([app_name.to_owned()]),
-        )]),
-    };
-    let observed = read::observe(cli, &request).await?;
-    Ok(observed
-        .environments
-        .get(environment)
-        .and_then(|listed| listed.apps.get(app_name))
-        .filter(|app| app.state == AppState::Deployed)
-        .and_then(|app| app.live.clone()))
 }
 
 /// `modal deploy -m <module> --env E --name APP --tag TAG` in the workdir, the request's variables
@@ -90,7 +62,7 @@ pub async fn deploy(
             log: Some(request.log_file.clone()),
         }));
     }
-    let live = live_deployment(cli, &request.environment, &request.app_name).await?;
+    let live = read::live_deployment(cli, &request.environment, &request.app_name).await?;
     match live {
         Some(live) if live.tag.as_deref() == Some(request.tag.as_str()) => Ok(live),
         other => Err(BackendError::UnexpectedOutput {

@@ -137,7 +137,7 @@ impl ModalBackend for ModalCli {
         environment: &str,
         app_name: &str,
     ) -> Result<Option<DeploymentRecord>, BackendError> {
-        actions::live_deployment(self, environment, app_name).await
+        read::live_deployment(self, environment, app_name).await
     }
 
     async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentRecord, BackendError> {

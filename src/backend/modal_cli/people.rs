@@ -1,9 +1,6 @@
 //! What the commands for people run beyond the backend trait: `modal app logs`, streamed line by line.
 
-use std::process::Stdio;
-
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
 
 use super::CliConfig;
 use super::actions::modal_message;
@@ -82,26 +79,7 @@ async fn stream(
     spec: &ProcessSpec,
     line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ProcessOutput, BackendError> {
-    let (program, args) = spec
-        .argv
-        .split_first()
-        .ok_or_else(|| BackendError::CliMissing {
-            program: String::new(),
-            reason: "no program given".into(),
-        })?;
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| BackendError::CliMissing {
-            program: program.clone(),
-            reason: error.to_string(),
-        })?;
+    let mut child = spec.spawn()?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let read_stderr = tokio::spawn(async move {

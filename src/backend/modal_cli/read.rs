@@ -327,15 +327,27 @@ async fn observe_with_cli(
     Ok(observed)
 }
 
-/// The live deployment of one app (one `modal app history`), `None` when no deployed app has that name.
+/// The live deployment of one app, `None` when it does not exist or is stopped.
+///
+/// Read through [`read::observe`] for that one app (one helper process, like one `modal app history`)
+/// because the history alone cannot say whether the app is stopped: the 1.6 CLI shows a stopped app's
+/// history, so its last version would look live.
 pub async fn live_deployment(
     cli: &ModalCli,
     environment: &str,
     app_name: &str,
 ) -> Result<Option<DeploymentRecord>, BackendError> {
-    match history(cli, environment, app_name).await {
-        Ok(rows) => Ok(cli_json::live(&rows)),
-        Err(BackendError::AppNotFound { .. }) => Ok(None),
-        Err(error) => Err(error),
-    }
+    let request = ObserveRequest {
+        environments: BTreeMap::from([(
+            environment.to_owned(),
+            std::collections::BTreeSet::from([app_name.to_owned()]),
+        )]),
+    };
+    let observed = observe(cli, &request).await?;
+    Ok(observed
+        .environments
+        .get(environment)
+        .and_then(|listed| listed.apps.get(app_name))
+        .filter(|app| app.state == crate::backend::AppState::Deployed)
+        .and_then(|app| app.live.clone()))
 }
