@@ -512,3 +512,92 @@ fn every_test_the_fault_table_names_exists() {
     }
     assert!(named >= 30, "{named}");
 }
+
+#[test]
+fn a_secret_deleted_between_plan_and_apply_fails_the_deploy_and_changes_nothing() {
+    use crate::support::emulator::{Emulator, ModalCli, workspace_seed};
+    const GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let seed = workspace_seed();
+    let emulator = Emulator::start(ModalCli::New, &seed);
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("code")).unwrap();
+    fs::copy(
+        repo_root().join("examples/modal_app.py"),
+        dir.path().join("code/modal_app.py"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("processors.toml"),
+        format!(
+            "version = 1\n\n[modal]\nmodule = \"modal_app\"\nworkdir = \"code\"\nenvironments = [\"main\"]\n\n[secrets.REGISTRY_AUTH]\nkeys = [\"REGISTRY_USERNAME\", \"REGISTRY_PASSWORD\"]\n\n[secrets.OPENAI_API_KEY]\nkeys = [\"OPENAI_API_KEY\"]\n\n[[processor]]\nref = \"llm/litellm@1\"\nimage.oci = \"{GOOD}\"\nsecrets.required = [\"OPENAI_API_KEY\"]\n"
+        ),
+    )
+    .unwrap();
+    let run = |arguments: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"))
+            .args(arguments)
+            .current_dir(dir.path())
+            .envs(emulator.envs())
+            .env("TZ", "UTC")
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "400")
+            .env_remove("GITHUB_ACTIONS")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let plan = dir.path().join("plan.json");
+    let output = run(&[
+        "plan",
+        "--no-registry-check",
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    // The secret is deleted: the workspace without it.
+    let mut without = seed.clone();
+    without["secrets"]["main"]
+        .as_object_mut()
+        .unwrap()
+        .remove("OPENAI_API_KEY");
+    let seed_file = dir.path().join("seed.json");
+    fs::write(&seed_file, without.to_string()).unwrap();
+    let status = std::process::Command::new(emulator.python())
+        .arg(repo_root().join("tests/emulator/admin.py"))
+        .arg("--state")
+        .arg(emulator.state_path())
+        .arg("seed")
+        .arg(&seed_file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    emulator.clear_calls();
+    let output = run(&["apply", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let all = words(&format!(
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    ));
+    assert!(all.contains("ERR_DEPLOY_FAILED"), "{}", describe(&output));
+    assert!(
+        all.contains("Secret 'OPENAI_API_KEY' not found in environment 'main'"),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        !emulator.rpcs().iter().any(|rpc| rpc == "AppPublish"),
+        "{:?}",
+        emulator.rpcs()
+    );
+    let state = emulator.state();
+    let live: Vec<u64> = state["apps"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|app| app["environment"] == "main" && app["name"] == "llm-litellm-v1")
+        .filter(|app| app["state"] == "deployed")
+        .map(|app| app["current_version"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(live, [2]);
+}
