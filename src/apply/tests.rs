@@ -834,7 +834,7 @@ fn a_plan_file_round_trips_and_a_foreign_one_is_refused() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("plan.json");
     let original = plan(vec![update("a", 1), create("b")]);
-    std::fs::write(&path, serde_json::to_string_pretty(&original).unwrap()).unwrap();
+    saved::save(&path, &original).unwrap();
     assert_eq!(saved::load(&path).unwrap(), original);
 
     std::fs::write(&path, r#"{"format_version": 9}"#).unwrap();

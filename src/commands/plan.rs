@@ -125,7 +125,7 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
 }
 
 fn save(path: &Path, plan: &Plan) -> Result<(), Report> {
-    std::fs::write(path, render::json(plan)).map_err(|error| {
+    crate::apply::saved::save(path, plan).map_err(|error| {
         miette!(
             code = "ERR_PLAN_FILE",
             help = "pass `--out` a path in a folder that exists and is writable",

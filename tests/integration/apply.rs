@@ -461,8 +461,9 @@ fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::
         }],
         "warnings": []
     });
+    let plan: modalplan::plan::Plan = serde_json::from_value(plan).expect("a plan");
     let path = project.dir.path().join("plan.json");
-    fs::write(&path, serde_json::to_string_pretty(&plan).expect("plan")).expect("write plan");
+    modalplan::apply::saved::save(&path, &plan).expect("write plan");
     path
 }
 

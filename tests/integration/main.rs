@@ -9,5 +9,7 @@ mod naming;
 mod people;
 mod plan;
 mod registry;
+mod reliability;
+mod secrets_leak;
 mod support;
 mod validate;
