@@ -6,8 +6,8 @@
 //! changed after `modalplan plan` wrote it, and is refused: a reviewed plan is applied exactly or not at all.
 //!
 //! A saved plan is applied exactly as it was reviewed, so it must still describe Modal: the manifest it
-//! was made from is unchanged, and every app it covers has the live deployment it saw (same version and
-//! tag; absent when it was absent).
+//! was made from is unchanged, every app it covers has the live deployment it saw (same version and
+//! tag; absent when it was absent), and every secret a deploy of it attaches is still in its environment.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -44,7 +44,8 @@ pub enum SavedPlanError {
     ManifestChanged { planned: String, now: String },
     #[error("the plan is stale: Modal changed since it was made; plan again\n{}", .changes.join("\n"))]
     ModalChanged {
-        /// One line per app: `main/app: v2 tagged … when planned, v3 tagged … now`.
+        /// One line per app that moved (`main/app: v2 tagged … when planned, v3 tagged … now`), then one
+        /// per secret gone (``main/app: needs secret `S`, which is no longer in environment `main` ``).
         changes: Vec<String>,
     },
     #[error("could not read Modal to check the plan is current: {0}")]
@@ -151,8 +152,9 @@ pub fn parse(shown: &str, bytes: &[u8]) -> Result<Plan, SavedPlanError> {
     Ok(plan)
 }
 
-/// Refuses the plan when the manifest's hash differs from the one it was made from, or when any app it
-/// covers has another live deployment now. Reads Modal once, for every app of the plan.
+/// Refuses the plan when the manifest's hash differs from the one it was made from, when any app it
+/// covers has another live deployment now, or when a secret a planned deploy attaches is no longer in its
+/// environment (the deploy would fail on it). Reads Modal once, for every app of the plan.
 pub async fn check_current(
     plan: &Plan,
     manifest_sha256: &str,
@@ -178,7 +180,7 @@ pub async fn check_current(
         .observe(&ObserveRequest { environments })
         .await
         .map_err(SavedPlanError::Backend)?;
-    let changes: Vec<String> = plan
+    let mut changes: Vec<String> = plan
         .actions
         .iter()
         // Orphans are left alone, and the planner does not read their history: an orphan to stop is
@@ -205,6 +207,26 @@ pub async fn check_current(
             })
         })
         .collect();
+    for action in &plan.actions {
+        if !matches!(action.kind, ActionKind::Create | ActionKind::Update) {
+            continue;
+        }
+        let Some(desired) = &action.after else {
+            continue;
+        };
+        let present = observed
+            .environments
+            .get(&action.environment)
+            .map(|environment| &environment.secrets);
+        for secret in &desired.secrets {
+            if !present.is_some_and(|present| present.contains(secret)) {
+                changes.push(format!(
+                    "  {}/{}: needs secret `{secret}`, which is no longer in environment `{}`",
+                    action.environment, action.app_name, action.environment
+                ));
+            }
+        }
+    }
     if changes.is_empty() {
         Ok(())
     } else {

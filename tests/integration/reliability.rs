@@ -514,7 +514,7 @@ fn every_test_the_fault_table_names_exists() {
 }
 
 #[test]
-fn a_secret_deleted_between_plan_and_apply_fails_the_deploy_and_changes_nothing() {
+fn a_secret_deleted_between_plan_and_apply_is_refused_as_a_stale_plan() {
     use crate::support::emulator::{Emulator, ModalCli, workspace_seed};
     const GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
     let seed = workspace_seed();
@@ -574,30 +574,43 @@ fn a_secret_deleted_between_plan_and_apply_fails_the_deploy_and_changes_nothing(
     emulator.clear_calls();
     let output = run(&["apply", plan.to_str().unwrap(), "--yes"]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let all = words(&format!(
-        "{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    ));
-    assert!(all.contains("ERR_DEPLOY_FAILED"), "{}", describe(&output));
+    let stderr = words(&text(&output.stderr));
+    for part in [
+        "ERR_STALE_PLAN",
+        "the plan is stale: Modal changed since it was made; plan again",
+        "main/llm-litellm-v1: needs secret `OPENAI_API_KEY`, which is no longer in environment `main`",
+    ] {
+        assert!(stderr.contains(part), "{part}\n{}", describe(&output));
+    }
+    // Refused before any deploy started: only reads reached Modal.
+    let rpcs = emulator.rpcs();
+    for rpc in [
+        "AppCreate",
+        "FunctionCreate",
+        "ImageGetOrCreate",
+        "AppPublish",
+    ] {
+        assert!(!rpcs.iter().any(|name| name == rpc), "{rpc}: {rpcs:?}");
+    }
     assert!(
-        all.contains("Secret 'OPENAI_API_KEY' not found in environment 'main'"),
-        "{}",
-        describe(&output)
-    );
-    assert!(
-        !emulator.rpcs().iter().any(|rpc| rpc == "AppPublish"),
-        "{:?}",
-        emulator.rpcs()
+        !dir.path()
+            .join(".modalplan/logs/main/llm-litellm-v1.log")
+            .exists(),
+        "no deploy log"
     );
     let state = emulator.state();
-    let live: Vec<u64> = state["apps"]
+    let live: Vec<(u64, usize)> = state["apps"]
         .as_object()
         .unwrap()
         .values()
         .filter(|app| app["environment"] == "main" && app["name"] == "llm-litellm-v1")
         .filter(|app| app["state"] == "deployed")
-        .map(|app| app["current_version"].as_u64().unwrap_or(0))
+        .map(|app| {
+            (
+                app["current_version"].as_u64().unwrap_or(0),
+                app["history"].as_array().map_or(0, Vec::len),
+            )
+        })
         .collect();
-    assert_eq!(live, [2]);
+    assert_eq!(live, [(2, 2)]);
 }
