@@ -563,6 +563,17 @@ fn prune_stops_orphans_but_never_a_protected_one() {
 
 #[test]
 fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
+    interrupt_mid_apply(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
+    interrupt_mid_apply(nix::sys::signal::Signal::SIGTERM);
+}
+
+/// Sends `signal` to modalplan while its first deploy hangs at publish; asserts what it reports and
+/// that Modal is left as it was.
+fn interrupt_mid_apply(signal: nix::sys::signal::Signal) {
     let project = Project::new(
         ModalCli::New,
         &(processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"])
@@ -599,16 +610,21 @@ fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
     let started = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
-        nix::sys::signal::Signal::SIGINT,
+        signal,
     )
-    .expect("SIGINT");
+    .expect("signal modalplan");
     let output = child.wait_with_output().expect("modalplan ends");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{signal}: {}",
+        describe(&output)
+    );
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains("interrupted: starting nothing new; running deploys get 1s to finish"),
