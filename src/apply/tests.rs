@@ -459,7 +459,7 @@ async fn a_rollback_that_fails_leaves_the_app_failed_and_says_so() {
     );
     assert_eq!(
         run.report.apps[0].errors[1].message,
-        "rolling back to v1 failed: `modal app rollback a v1` failed (exit Some(1)): server error"
+        "rolling back to v1 failed: `modal app rollback a v1` failed (exit Some(1)): server error; v2, deployed by this apply, is still live"
     );
 }
 

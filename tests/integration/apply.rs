@@ -18,6 +18,10 @@ const LITELLM_DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead000000000
 const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sha256:4444444444444444444444444444444444444444444444444444444444444444";
 /// Pullable; its containers' smoke function raises.
 const LITELLM_SMOKE_RAISES: &str = "ghcr.io/acme/theory/llm-litellm@sha256:5555555555555555555555555555555555555555555555555555555555555555";
+/// Pullable; its containers' smoke function sleeps 60s, past the smoke timeout the tests set, on its first
+/// call only (it makes the folder [`smoke_sleep_marker`] names): the emulator updates a function's
+/// definition in place, so the version a rollback makes live runs this image too.
+const LITELLM_SMOKE_SLEEPS: &str = "ghcr.io/acme/theory/llm-litellm@sha256:7777777777777777777777777777777777777777777777777777777777777777";
 const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
 
@@ -34,6 +38,10 @@ fn seed() -> Value {
         LITELLM_SMOKE_RAISES.into(),
         json!({"env": {"SMOKE_RESULT": "raise"}, "pullable": true}),
     );
+    images.insert(
+        LITELLM_SMOKE_SLEEPS.into(),
+        json!({"env": {"SMOKE_RESULT": "sleep", "SMOKE_SLEEP_ONCE": smoke_sleep_marker()}, "pullable": true}),
+    );
     images.insert(WHISPER.into(), json!({"env": {}, "pullable": true}));
     let main = seed["apps"]["main"].as_array_mut().expect("main apps");
     for name in ["llm-oldtool-v1", "llm-keep-v1"] {
@@ -47,6 +55,14 @@ fn seed() -> Value {
     seed
 }
 
+/// The folder whose creation marks the sleeping smoke function's first call (one per test process).
+fn smoke_sleep_marker() -> String {
+    std::env::temp_dir()
+        .join(format!("modalplan-smoke-slept-{}", std::process::id()))
+        .display()
+        .to_string()
+}
+
 /// The example module, with a smoke function that fails when the image says so.
 fn module_source() -> String {
     let source = fs::read_to_string(repo_root().join("examples/modal_app.py")).expect("module");
@@ -57,7 +73,7 @@ fn module_source() -> String {
     );
     source.replace(
         smoke_return,
-        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    return _process(payload, \"mock\")\n",
+        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"sleep\":\n        import time\n        try:\n            os.mkdir(os.environ[\"SMOKE_SLEEP_ONCE\"])\n            time.sleep(60)\n        except FileExistsError:\n            pass\n    return _process(payload, \"mock\")\n",
     )
 }
 
@@ -644,4 +660,84 @@ fn interrupt_mid_apply(signal: nix::sys::signal::Signal) {
     assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 2));
     assert_eq!(project.live("replicate-generic-v1").0, "stopped");
     assert_eq!(project.rpc_count("AppPublish"), 1);
+}
+
+#[test]
+fn a_smoke_check_that_times_out_is_rolled_back() {
+    let with_smoke_timeout = |image: &str| {
+        processor("llm/litellm@1", image, &["OPENAI_API_KEY"])
+            .trim_end()
+            .to_owned()
+            + "\nsmoke.timeout = \"10s\"\n"
+    };
+    // v3: a version whose smoke check answers, to roll back to.
+    let project = Project::new(ModalCli::New, &with_smoke_timeout(LITELLM_GOOD));
+    let output = project.apply(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let good_tag = tag_of(&project, "llm-litellm-v1");
+    // The smoke check may take 10s; this image's smoke function sleeps far longer.
+    project.write_manifest(&with_smoke_timeout(LITELLM_SMOKE_SLEEPS));
+    let _ = fs::remove_dir(smoke_sleep_marker());
+    let output = project.apply(&[]);
+    let _ = fs::remove_dir(smoke_sleep_marker());
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    // v4 is the deploy whose smoke check timed out, v5 the rollback to v3.
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | rolled back to v3 (live as v5) (ERR_SMOKE_FAILED) | v5"
+    );
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(
+            "  ERR_SMOKE_FAILED: smoke check `smoke` of `llm-litellm-v1` failed: no answer within 10s\n"
+        ),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        !stdout.contains("ERR_ROLLBACK_FAILED"),
+        "the rolled-back version passes its smoke check: {}",
+        describe(&output)
+    );
+    let history = project.history("llm-litellm-v1");
+    assert_eq!(history.len(), 5, "{history:?}");
+    assert!(history[3].1.starts_with("mp1-777777777777-"), "{history:?}");
+    assert_eq!(history[4], (5, good_tag, 3));
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
+    assert_eq!(project.rpc_count("AppRollback"), 1);
+}
+
+#[test]
+fn a_rollback_that_fails_leaves_the_failed_deploy_live_and_says_so() {
+    let project = Project::new(
+        ModalCli::New,
+        &processor("llm/litellm@1", LITELLM_SMOKE_ERROR, &["OPENAI_API_KEY"]),
+    );
+    project.emulator.add_fault(&json!({
+        "rpc": "AppRollback",
+        "status": "PERMISSION_DENIED",
+        "message": "rollbacks are not allowed for this workspace"
+    }));
+    let output = project.apply(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | left failed at v3 (ERR_SMOKE_FAILED) | v3"
+    );
+    let stdout = text(&output.stdout);
+    for part in [
+        "llm-litellm-v1 (main): left failed at v3\n",
+        "  ERR_SMOKE_FAILED: smoke check `smoke` of `llm-litellm-v1` failed: mock adapter failed to load\n",
+        "  ERR_ROLLBACK_FAILED: rolling back to v2 failed: ",
+        "rollbacks are not allowed for this workspace; v3, deployed by this apply, is still live\n",
+        "Apply failed: 0 deployed, 2 unchanged, 1 failed in ",
+    ] {
+        assert!(stdout.contains(part), "{part}\n{}", describe(&output));
+    }
+    // The failed deploy is what is live, as the report says; nothing was rolled back.
+    let history = project.history("llm-litellm-v1");
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(history[2].1.starts_with("mp1-444444444444-"), "{history:?}");
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 3));
+    assert_eq!(project.rpc_count("AppRollback"), 1);
 }
