@@ -149,7 +149,5 @@ fn selection_report(error: &SelectionError) -> Report {
 
 /// A backend error as a diagnostic with its code and fix.
 pub fn backend_report(error: &BackendError) -> Report {
-    let code = error.code().as_str();
-    let help = error.help();
-    miette!(code = code, help = help, "{error}")
+    super::target::backend_report(error, None)
 }
