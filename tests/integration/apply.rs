@@ -18,9 +18,7 @@ const LITELLM_DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead000000000
 const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sha256:4444444444444444444444444444444444444444444444444444444444444444";
 /// Pullable; its containers' smoke function raises.
 const LITELLM_SMOKE_RAISES: &str = "ghcr.io/acme/theory/llm-litellm@sha256:5555555555555555555555555555555555555555555555555555555555555555";
-/// Pullable; its containers' smoke function sleeps 60s, past the smoke timeout the tests set, on its first
-/// call only (it makes the folder [`smoke_sleep_marker`] names): the emulator updates a function's
-/// definition in place, so the version a rollback makes live runs this image too.
+/// Pullable; its containers' smoke function sleeps 60s, past the smoke timeout the tests set.
 const LITELLM_SMOKE_SLEEPS: &str = "ghcr.io/acme/theory/llm-litellm@sha256:7777777777777777777777777777777777777777777777777777777777777777";
 const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
@@ -40,7 +38,7 @@ fn seed() -> Value {
     );
     images.insert(
         LITELLM_SMOKE_SLEEPS.into(),
-        json!({"env": {"SMOKE_RESULT": "sleep", "SMOKE_SLEEP_ONCE": smoke_sleep_marker()}, "pullable": true}),
+        json!({"env": {"SMOKE_RESULT": "sleep"}, "pullable": true}),
     );
     images.insert(WHISPER.into(), json!({"env": {}, "pullable": true}));
     let main = seed["apps"]["main"].as_array_mut().expect("main apps");
@@ -55,14 +53,6 @@ fn seed() -> Value {
     seed
 }
 
-/// The folder whose creation marks the sleeping smoke function's first call (one per test process).
-fn smoke_sleep_marker() -> String {
-    std::env::temp_dir()
-        .join(format!("modalplan-smoke-slept-{}", std::process::id()))
-        .display()
-        .to_string()
-}
-
 /// The example module, with a smoke function that fails when the image says so.
 fn module_source() -> String {
     let source = fs::read_to_string(repo_root().join("examples/modal_app.py")).expect("module");
@@ -73,7 +63,7 @@ fn module_source() -> String {
     );
     source.replace(
         smoke_return,
-        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"sleep\":\n        import time\n        try:\n            os.mkdir(os.environ[\"SMOKE_SLEEP_ONCE\"])\n            time.sleep(60)\n        except FileExistsError:\n            pass\n    return _process(payload, \"mock\")\n",
+        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"sleep\":\n        import time\n        time.sleep(60)\n    return _process(payload, \"mock\")\n",
     )
 }
 
@@ -369,6 +359,17 @@ fn a_failed_smoke_check_is_rolled_back_with_each_cli() {
         assert!(
             stdout.contains(&format!("  ERR_SMOKE_FAILED: {message}\n")),
             "{cli:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            stdout.contains("llm-litellm-v1 (main): rolled back to v3 (live as v5)\n"),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        // v5 runs v3's image again, so the smoke check after the rollback passes.
+        assert!(
+            !stdout.contains("ERR_ROLLBACK_FAILED"),
+            "{cli:?}: the rolled-back version passes its smoke check: {}",
             describe(&output)
         );
         assert!(
@@ -677,9 +678,7 @@ fn a_smoke_check_that_times_out_is_rolled_back() {
     let good_tag = tag_of(&project, "llm-litellm-v1");
     // The smoke check may take 10s; this image's smoke function sleeps far longer.
     project.write_manifest(&with_smoke_timeout(LITELLM_SMOKE_SLEEPS));
-    let _ = fs::remove_dir(smoke_sleep_marker());
     let output = project.apply(&[]);
-    let _ = fs::remove_dir(smoke_sleep_marker());
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     // v4 is the deploy whose smoke check timed out, v5 the rollback to v3.
     assert_eq!(
