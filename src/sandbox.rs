@@ -1,6 +1,9 @@
 //! Who the caller is, for sandbox names: `$USER` (else `$GITHUB_ACTOR`) and the current git branch.
 
-use std::process::Command;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::naming::SandboxOwner;
 
@@ -35,10 +38,7 @@ fn non_empty_var(name: &str) -> Option<String> {
 }
 
 fn git_branch() -> Result<String, SandboxError> {
-    let output = Command::new("git")
-        .args(["rev-parse", "--abbrev-ref", "HEAD"])
-        .output()
-        .map_err(|error| SandboxError::NoBranch(error.to_string()))?;
+    let output = git(&["rev-parse", "--abbrev-ref", "HEAD"]).map_err(SandboxError::NoBranch)?;
     if !output.status.success() {
         return Err(SandboxError::NoBranch(
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),
@@ -49,4 +49,99 @@ fn git_branch() -> Result<String, SandboxError> {
         return Err(SandboxError::NoBranch("detached HEAD".into()));
     }
     Ok(branch)
+}
+
+/// How long one `git` command may run (a remote that does not answer, a credential prompt).
+pub const GIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `git ARGS` with [`GIT_TIMEOUT`]; on timeout its process group is killed and the error says so.
+/// The error is a reason for a message: the OS error, or the timeout.
+pub fn git(arguments: &[&str]) -> Result<Output, String> {
+    git_with_timeout("git", arguments, GIT_TIMEOUT)
+}
+
+fn git_with_timeout(
+    program: &str,
+    arguments: &[&str],
+    timeout: Duration,
+) -> Result<Output, String> {
+    let mut child = Command::new(program)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Never wait for a credential prompt.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .process_group(0)
+        .spawn()
+        .map_err(|error| error.to_string())?;
+    let reader = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{program} {}` did not finish within {}s",
+                    arguments.join(" "),
+                    timeout.as_secs()
+                ));
+            }
+            Err(error) => return Err(error.to_string()),
+        }
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_hangs_is_killed_at_its_timeout() {
+        let error = git_with_timeout("sleep", &["30"], Duration::from_secs(1)).unwrap_err();
+        assert_eq!(error, "`sleep 30` did not finish within 1s");
+    }
+
+    #[test]
+    fn a_command_that_ends_gives_its_output() {
+        let output = git_with_timeout("echo", &["main"], Duration::from_secs(30)).unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, b"main\n");
+    }
 }

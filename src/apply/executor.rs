@@ -618,7 +618,10 @@ async fn recover(
             Err(error) => {
                 errors.push(AppError::new(
                     Code::ErrRollbackFailed,
-                    format!("stopping the new app failed: {error}"),
+                    format!(
+                        "stopping the new app failed: {error}; {} deployed by this apply, is still live",
+                        live_version.map_or_else(|| "the version".to_owned(), |version| format!("v{version},"))
+                    ),
                 ));
                 (
                     Outcome::LeftFailed {
@@ -641,7 +644,10 @@ async fn recover(
     {
         errors.push(AppError::new(
             Code::ErrRollbackFailed,
-            format!("rolling back to v{before} failed: {error}"),
+            format!(
+                "rolling back to v{before} failed: {error}; {} deployed by this apply, is still live",
+                live_version.map_or_else(|| "the version".to_owned(), |version| format!("v{version},"))
+            ),
         ));
         return (
             Outcome::LeftFailed {

@@ -1,11 +1,19 @@
-//! A plan saved with `modalplan plan --out`: read back, and refused when stale.
+//! A plan saved with `modalplan plan --out`: written with an integrity hash, read back, and refused when
+//! edited by hand or stale.
+//!
+//! The file is the plan's JSON plus `integrity`: `sha256:` of the plan's canonical content (the compact
+//! JSON of the [`Plan`] as this modalplan reads it). A file whose content no longer hashes to it was
+//! changed after `modalplan plan` wrote it, and is refused: a reviewed plan is applied exactly or not at all.
 //!
 //! A saved plan is applied exactly as it was reviewed, so it must still describe Modal: the manifest it
-//! was made from is unchanged, and every app it covers has the live deployment it saw (same version and
-//! tag; absent when it was absent).
+//! was made from is unchanged, every app it covers has the live deployment it saw (same version and
+//! tag; absent when it was absent), and every secret a deploy of it attaches is still in its environment.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::Path;
+
+use crate::render::json::{INTEGRITY_KEY, integrity};
 
 use super::executor::{describe_live, describe_planned, live_matches};
 use crate::backend::{AppState, BackendError, ModalBackend, ObserveRequest};
@@ -21,6 +29,12 @@ pub enum SavedPlanError {
     #[error("{path} is not a modalplan plan: {reason}")]
     Format { path: String, reason: String },
     #[error(
+        "{path} was changed after `modalplan plan` wrote it: its content does not match its integrity hash ({reason}); plan again"
+    )]
+    Integrity { path: String, reason: String },
+    #[error("{path} is larger than {MAX_PLAN_FILE_BYTES} bytes: it is not a plan modalplan wrote")]
+    TooLarge { path: String },
+    #[error(
         "{path} has plan format {found}; this modalplan reads format {PLAN_FORMAT_VERSION}: plan again with this version"
     )]
     Version { path: String, found: u32 },
@@ -30,7 +44,8 @@ pub enum SavedPlanError {
     ManifestChanged { planned: String, now: String },
     #[error("the plan is stale: Modal changed since it was made; plan again\n{}", .changes.join("\n"))]
     ModalChanged {
-        /// One line per app: `main/app: v2 tagged … when planned, v3 tagged … now`.
+        /// One line per app that moved (`main/app: v2 tagged … when planned, v3 tagged … now`), then one
+        /// per secret gone (``main/app: needs secret `S`, which is no longer in environment `main` ``).
         changes: Vec<String>,
     },
     #[error("could not read Modal to check the plan is current: {0}")]
@@ -42,6 +57,8 @@ impl SavedPlanError {
         match self {
             SavedPlanError::Read { .. }
             | SavedPlanError::Format { .. }
+            | SavedPlanError::Integrity { .. }
+            | SavedPlanError::TooLarge { .. }
             | SavedPlanError::Version { .. } => Code::ErrPlanFile,
             SavedPlanError::ManifestChanged { .. } | SavedPlanError::ModalChanged { .. } => {
                 Code::ErrStalePlan
@@ -51,15 +68,42 @@ impl SavedPlanError {
     }
 }
 
+/// The largest plan file read: a plan of thousands of actions is a few megabytes.
+pub const MAX_PLAN_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Writes a plan file. When the write fails (a full disk) a partial regular file is removed, so no
+/// half-written plan is left to be applied.
+pub fn save(path: &Path, plan: &Plan) -> std::io::Result<()> {
+    let result = std::fs::write(path, crate::render::json(plan));
+    if result.is_err() && std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
 /// Reads a plan file.
 pub fn load(path: &Path) -> Result<Plan, SavedPlanError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| SavedPlanError::Read {
+    let read_error = |error: std::io::Error| SavedPlanError::Read {
         path: shown.clone(),
         reason: error.to_string(),
-    })?;
-    let document: serde_json::Value =
-        serde_json::from_str(&text).map_err(|error| SavedPlanError::Format {
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PLAN_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_PLAN_FILE_BYTES {
+        return Err(SavedPlanError::TooLarge { path: shown });
+    }
+    parse(&shown, &bytes)
+}
+
+/// Reads a plan file's content; `shown` names it in errors.
+pub fn parse(shown: &str, bytes: &[u8]) -> Result<Plan, SavedPlanError> {
+    let shown = shown.to_owned();
+    let mut document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|error| SavedPlanError::Format {
             path: shown.clone(),
             reason: error.to_string(),
         })?;
@@ -75,14 +119,42 @@ pub fn load(path: &Path) -> Result<Plan, SavedPlanError> {
         }
         _ => {}
     }
-    serde_json::from_value(document).map_err(|error| SavedPlanError::Format {
-        path: shown,
+    let recorded = match &mut document {
+        serde_json::Value::Object(fields) => fields.shift_remove(INTEGRITY_KEY),
+        _ => None,
+    };
+    let plan: Plan = serde_json::from_value(document).map_err(|error| SavedPlanError::Format {
+        path: shown.clone(),
         reason: error.to_string(),
-    })
+    })?;
+    let recorded = match recorded {
+        Some(serde_json::Value::String(recorded)) => recorded,
+        Some(_) => {
+            return Err(SavedPlanError::Integrity {
+                path: shown,
+                reason: format!("`{INTEGRITY_KEY}` is not a string"),
+            });
+        }
+        None => {
+            return Err(SavedPlanError::Integrity {
+                path: shown,
+                reason: format!("it has no `{INTEGRITY_KEY}`"),
+            });
+        }
+    };
+    let actual = integrity(&plan);
+    if recorded != actual {
+        return Err(SavedPlanError::Integrity {
+            path: shown,
+            reason: format!("recorded {recorded}, content {actual}"),
+        });
+    }
+    Ok(plan)
 }
 
-/// Refuses the plan when the manifest's hash differs from the one it was made from, or when any app it
-/// covers has another live deployment now. Reads Modal once, for every app of the plan.
+/// Refuses the plan when the manifest's hash differs from the one it was made from, when any app it
+/// covers has another live deployment now, or when a secret a planned deploy attaches is no longer in its
+/// environment (the deploy would fail on it). Reads Modal once, for every app of the plan.
 pub async fn check_current(
     plan: &Plan,
     manifest_sha256: &str,
@@ -108,7 +180,7 @@ pub async fn check_current(
         .observe(&ObserveRequest { environments })
         .await
         .map_err(SavedPlanError::Backend)?;
-    let changes: Vec<String> = plan
+    let mut changes: Vec<String> = plan
         .actions
         .iter()
         // Orphans are left alone, and the planner does not read their history: an orphan to stop is
@@ -135,9 +207,164 @@ pub async fn check_current(
             })
         })
         .collect();
+    for action in &plan.actions {
+        if !matches!(action.kind, ActionKind::Create | ActionKind::Update) {
+            continue;
+        }
+        let Some(desired) = &action.after else {
+            continue;
+        };
+        let present = observed
+            .environments
+            .get(&action.environment)
+            .map(|environment| &environment.secrets);
+        for secret in &desired.secrets {
+            if !present.is_some_and(|present| present.contains(secret)) {
+                changes.push(format!(
+                    "  {}/{}: needs secret `{secret}`, which is no longer in environment `{}`",
+                    action.environment, action.app_name, action.environment
+                ));
+            }
+        }
+    }
     if changes.is_empty() {
         Ok(())
     } else {
         Err(SavedPlanError::ModalChanged { changes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::plan::{PlanOptions, fixtures, plan};
+
+    fn a_plan() -> Plan {
+        let manifest = fixtures::manifest();
+        let observed = fixtures::observed(&manifest);
+        let options = PlanOptions::select(&manifest, &[], &[]).unwrap();
+        plan(&manifest, &observed, &options)
+    }
+
+    #[test]
+    fn a_written_plan_reads_back_the_same() {
+        let plan = a_plan();
+        let text = crate::render::json(&plan);
+        assert_eq!(parse("plan.json", text.as_bytes()), Ok(plan));
+    }
+
+    #[test]
+    fn a_plan_edited_by_hand_is_refused() {
+        let plan = a_plan();
+        let text = crate::render::json(&plan);
+        let edited = text.replacen("\"kind\": \"update\"", "\"kind\": \"no_op\"", 1);
+        assert_ne!(edited, text);
+        let error = parse("plan.json", edited.as_bytes()).unwrap_err();
+        assert_eq!(error.code(), Code::ErrPlanFile);
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "plan.json was changed after `modalplan plan` wrote it: its content does not match its integrity hash (recorded sha256:"
+            ),
+            "{message}"
+        );
+        // Only layout changed: the same plan.
+        let reindented =
+            serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&text).unwrap())
+                .unwrap();
+        assert_eq!(parse("plan.json", reindented.as_bytes()), Ok(plan));
+    }
+
+    #[test]
+    fn a_plan_without_its_hash_is_refused() {
+        let plan = a_plan();
+        let bare = serde_json::to_string(&plan).unwrap();
+        let error = parse("plan.json", bare.as_bytes()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "plan.json was changed after `modalplan plan` wrote it: its content does not match its integrity hash (it has no `integrity`); plan again"
+        );
+    }
+
+    #[test]
+    fn an_oversized_plan_file_is_refused_without_reading_it_all() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("plan.json");
+        let file = std::fs::File::create(&path).unwrap();
+        // Sparse: no disk used.
+        file.set_len(MAX_PLAN_FILE_BYTES + 10).unwrap();
+        let error = load(&path).unwrap_err();
+        assert_eq!(error.code(), Code::ErrPlanFile);
+        assert_eq!(
+            error,
+            SavedPlanError::TooLarge {
+                path: path.display().to_string()
+            }
+        );
+    }
+
+    #[test]
+    fn a_plan_that_cannot_be_written_leaves_no_file() {
+        let error = save(Path::new("/dev/full"), &a_plan()).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(28), "{error}");
+        assert!(Path::new("/dev/full").exists(), "the device is left alone");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn loading_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse("plan.json", &bytes);
+        }
+
+        #[test]
+        fn loading_any_json_never_panics(document in json_value()) {
+            let _ = parse("plan.json", document.to_string().as_bytes());
+        }
+
+        #[test]
+        fn any_change_to_a_written_plan_is_caught(index in 0_usize..4096, byte in any::<u8>()) {
+            let plan = a_plan();
+            let mut text = crate::render::json(&plan).into_bytes();
+            let index = index % text.len();
+            prop_assume!(text[index] != byte);
+            text[index] = byte;
+            match parse("plan.json", &text) {
+                Ok(read) => prop_assert_eq!(read, plan),
+                Err(error) => prop_assert_eq!(error.code(), Code::ErrPlanFile),
+            }
+        }
+    }
+
+    /// Any JSON, biased toward plan-shaped keys.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "[a-z_:0-9]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("format_version".to_owned()),
+                        Just("manifest".to_owned()),
+                        Just("actions".to_owned()),
+                        Just("integrity".to_owned()),
+                        Just("kind".to_owned()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
     }
 }

@@ -459,7 +459,7 @@ async fn a_rollback_that_fails_leaves_the_app_failed_and_says_so() {
     );
     assert_eq!(
         run.report.apps[0].errors[1].message,
-        "rolling back to v1 failed: `modal app rollback a v1` failed (exit Some(1)): server error"
+        "rolling back to v1 failed: `modal app rollback a v1` failed (exit Some(1)): server error; v2, deployed by this apply, is still live"
     );
 }
 
@@ -794,7 +794,10 @@ Apply failed: 1 deployed, 0 unchanged, 1 failed in 20.1s.
 
 #[tokio::test]
 async fn a_saved_plan_is_current_when_every_app_is_as_planned() {
-    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    let backend = FakeBackend::new()
+        .with_app("main", "a", &[Some(OLD_TAG)])
+        .with_secret("main", "OPENAI_API_KEY")
+        .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
     saved::check_current(&saved, "sha256:00", &backend)
         .await
@@ -802,10 +805,29 @@ async fn a_saved_plan_is_current_when_every_app_is_as_planned() {
 }
 
 #[tokio::test]
+async fn a_saved_plan_is_stale_when_a_secret_it_attaches_was_deleted() {
+    let backend = FakeBackend::new()
+        .with_app("main", "a", &[Some(OLD_TAG)])
+        .with_secret("main", "REGISTRY_AUTH");
+    let saved = plan(vec![update("a", 1), create("b")]);
+    let error = saved::check_current(&saved, "sha256:00", &backend)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::ErrStalePlan);
+    assert_eq!(
+        error.to_string(),
+        "the plan is stale: Modal changed since it was made; plan again\n  main/a: needs secret `OPENAI_API_KEY`, which is no longer in environment `main`\n  main/b: needs secret `OPENAI_API_KEY`, which is no longer in environment `main`"
+    );
+    assert!(backend.calls().is_empty());
+}
+
+#[tokio::test]
 async fn a_saved_plan_is_stale_when_the_manifest_or_an_app_changed() {
     let backend = FakeBackend::new()
         .with_app("main", "a", &[Some(OLD_TAG), Some(NEW_TAG)])
-        .with_app("main", "b", &[Some(NEW_TAG)]);
+        .with_app("main", "b", &[Some(NEW_TAG)])
+        .with_secret("main", "OPENAI_API_KEY")
+        .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
     let error = saved::check_current(&saved, "sha256:11", &backend)
         .await
@@ -834,7 +856,7 @@ fn a_plan_file_round_trips_and_a_foreign_one_is_refused() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("plan.json");
     let original = plan(vec![update("a", 1), create("b")]);
-    std::fs::write(&path, serde_json::to_string_pretty(&original).unwrap()).unwrap();
+    saved::save(&path, &original).unwrap();
     assert_eq!(saved::load(&path).unwrap(), original);
 
     std::fs::write(&path, r#"{"format_version": 9}"#).unwrap();

@@ -13,6 +13,10 @@ pub mod fake;
 pub mod modal_cli;
 pub mod process;
 
+/// The command named by an [`BackendError::UnexpectedOutput`] of the observe helper: only then does
+/// reading through the CLI (`MODALPLAN_OBSERVE=cli`) help.
+pub const OBSERVE_HELPER_COMMAND: &str = "the observe helper";
+
 /// Why a call to Modal failed. Every variant maps to a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
@@ -93,7 +97,8 @@ impl BackendError {
             ),
             BackendError::Timeout { .. } => "Modal did not answer in time: retry, or raise `[modal].read_timeout`".into(),
             BackendError::CommandFailed { .. } => "run the command shown by hand to see the whole error".into(),
-            BackendError::UnexpectedOutput { .. } => "this `modal` version prints something modalplan does not read: report it with the output of `modal --version`, or set MODALPLAN_OBSERVE=cli".into(),
+            BackendError::UnexpectedOutput { command, .. } if command == OBSERVE_HELPER_COMMAND => "this `modal` version prints something modalplan does not read: report it with the output of `modal --version`, or set MODALPLAN_OBSERVE=cli".into(),
+            BackendError::UnexpectedOutput { .. } => "this `modal` version prints something modalplan does not read: report it with the output of `modal --version`".into(),
             BackendError::DeployFailed { log, .. } => match log {
                 Some(log) => format!("read the deploy's output in {}", log.display()),
                 None => "run the deploy by hand to see its output".into(),
@@ -213,4 +218,27 @@ pub trait ModalBackend: Send + Sync {
 
     /// Stops an app.
     async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_helpers_unexpected_output_suggests_reading_through_the_cli() {
+        let helper = BackendError::UnexpectedOutput {
+            command: OBSERVE_HELPER_COMMAND.into(),
+            reason: "its reply has no environment `main`".into(),
+        };
+        assert!(
+            helper.help().ends_with("or set MODALPLAN_OBSERVE=cli"),
+            "{}",
+            helper.help()
+        );
+        let cli = BackendError::UnexpectedOutput {
+            command: "modal app list --json --env main".into(),
+            reason: "not JSON".into(),
+        };
+        assert!(!cli.help().contains("MODALPLAN_OBSERVE"), "{}", cli.help());
+    }
 }

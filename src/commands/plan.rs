@@ -125,7 +125,7 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
 }
 
 fn save(path: &Path, plan: &Plan) -> Result<(), Report> {
-    std::fs::write(path, render::json(plan)).map_err(|error| {
+    crate::apply::saved::save(path, plan).map_err(|error| {
         miette!(
             code = "ERR_PLAN_FILE",
             help = "pass `--out` a path in a folder that exists and is writable",
@@ -149,7 +149,5 @@ fn selection_report(error: &SelectionError) -> Report {
 
 /// A backend error as a diagnostic with its code and fix.
 pub fn backend_report(error: &BackendError) -> Report {
-    let code = error.code().as_str();
-    let help = error.help();
-    miette!(code = code, help = help, "{error}")
+    super::target::backend_report(error, None)
 }

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::process::Command;
 
 use miette::{Report, miette};
 
@@ -117,10 +116,7 @@ fn remote_branches(remote: &str) -> Result<BTreeSet<String>, Report> {
             "could not list the branches of the git remote `{remote}`: {reason}"
         )
     };
-    let output = Command::new("git")
-        .args(["ls-remote", "--heads", "--", remote])
-        .output()
-        .map_err(|error| fail(error.to_string()))?;
+    let output = crate::sandbox::git(&["ls-remote", "--heads", "--", remote]).map_err(fail)?;
     if !output.status.success() {
         return Err(fail(
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),

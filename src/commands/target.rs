@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use miette::{Report, miette};
 
-use crate::backend::modal_cli::{CliConfig, ModalCli};
+use crate::backend::modal_cli::ModalCli;
 use crate::backend::{BackendError, ModalBackend};
 use crate::manifest::render::{self, Style};
 use crate::manifest::valid::{Deployment, Processor};
@@ -16,9 +16,6 @@ use crate::naming::{AppName, ProcessorRef};
 use crate::plan::options::did_you_mean;
 use crate::printer;
 use crate::sandbox;
-
-/// How many `modal` processes a command for people runs at once.
-const CONCURRENCY: usize = 4;
 
 /// Reads and validates the manifest; an invalid one has its diagnostics printed on standard error.
 pub fn load_manifest(path: &Path) -> Result<ValidManifest, Report> {
@@ -174,36 +171,13 @@ pub fn app_name(
 
 /// The `modal` CLI backend the manifest configures.
 pub fn backend(manifest: &ValidManifest) -> Arc<ModalCli> {
-    let config = CliConfig::from_manifest(
-        &manifest.modal.cli,
-        manifest.modal.python.as_deref(),
-        manifest.modal.read_timeout,
-    );
-    Arc::new(ModalCli::new(config, CONCURRENCY))
+    Arc::new(super::plan::backend_for(manifest))
 }
 
 /// A backend error as a report with its code and the fix.
 pub fn backend_report(error: &BackendError, help: Option<String>) -> Report {
-    let help = help.unwrap_or_else(|| default_help(error));
+    let help = help.unwrap_or_else(|| error.help());
     miette!(code = error.code().as_str(), help = help, "{error}")
-}
-
-fn default_help(error: &BackendError) -> String {
-    match error {
-        BackendError::CliMissing { .. } => {
-            "install the Modal CLI (`pip install modal`), or point MODALPLAN_MODAL_BIN at it".into()
-        }
-        BackendError::NotLoggedIn { .. } => {
-            "log in with `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET".into()
-        }
-        BackendError::UnknownEnvironment { environment } => format!(
-            "create it with `modal environment create {environment}`, or pass another --env"
-        ),
-        BackendError::Timeout { .. } => {
-            "Modal did not answer in time: try again, or raise the timeout".into()
-        }
-        _ => "run again with -v for details".into(),
-    }
 }
 
 /// The names of the secrets present in an environment (values are never read).

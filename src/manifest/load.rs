@@ -19,6 +19,9 @@ pub struct LoadedManifest {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The largest manifest read: hundreds of processors fit in a few hundred kilobytes.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Reads and validates the manifest at `path`.
 pub fn load(path: &Path) -> Result<LoadedManifest, ManifestErrors> {
     let file = path.display().to_string();
@@ -26,12 +29,27 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestErrors> {
         file: file.clone(),
         diagnostics: vec![Diagnostic::error(Code::ErrManifestRead, message).with_help(help)],
     };
-    let bytes = std::fs::read(path).map_err(|error| {
+    let could_not_read = |error: std::io::Error| {
         read_error(
             format!("could not read `{file}`: {error}"),
             "run modalplan where processors.toml is, or pass `--manifest PATH`",
         )
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|manifest| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(manifest, MAX_MANIFEST_BYTES + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(could_not_read)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(read_error(
+            format!("`{file}` is larger than {MAX_MANIFEST_BYTES} bytes"),
+            "a manifest is a few kilobytes: check that `--manifest` names processors.toml",
+        ));
+    }
     let text = String::from_utf8(bytes).map_err(|error| {
         read_error(
             format!(
@@ -150,8 +168,31 @@ fn finish(diagnostics: Vec<Diagnostic>, source: &str, path: &Path) -> Vec<Diagno
             diagnostic.code,
         )
     });
+    if diagnostics.len() > MAX_DIAGNOSTICS {
+        let more = diagnostics.len() - MAX_DIAGNOSTICS;
+        let last_code = diagnostics[MAX_DIAGNOSTICS].code;
+        let errors = diagnostics[MAX_DIAGNOSTICS..]
+            .iter()
+            .any(Diagnostic::is_error);
+        diagnostics.truncate(MAX_DIAGNOSTICS);
+        let message = format!("{more} more problems not shown");
+        let summary = if errors {
+            Diagnostic::error(last_code, message)
+        } else {
+            Diagnostic::warning(last_code, message)
+        };
+        diagnostics.push(
+            summary
+                .with_help("fix the ones shown and validate again")
+                .in_file(file),
+        );
+    }
     diagnostics
 }
+
+/// The most diagnostics reported for one manifest: a hostile file (a huge array of bad values) must not
+/// print one per element.
+pub const MAX_DIAGNOSTICS: usize = 100;
 
 fn syntax_help(message: &str) -> &'static str {
     if message.contains("duplicate key") {
@@ -409,5 +450,78 @@ smoke = { enabled = false }
         assert_eq!(main.runtime.memory_mb, Some(512));
         assert!(dev.smoke.is_none());
         assert!(main.smoke.is_some());
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const VALID: &str = include_str!("../../processors.toml");
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_text_validates_or_is_refused_without_panicking(source in ".{0,600}") {
+                let _ = load_str(&source, Path::new("processors.toml"));
+            }
+
+            #[test]
+            fn a_valid_manifest_with_one_byte_changed_never_panics(index in 0_usize..8192, byte in 0x20_u8..0x7f) {
+                let mut bytes = VALID.as_bytes().to_vec();
+                let index = index % bytes.len();
+                bytes[index] = byte;
+                if let Ok(source) = String::from_utf8(bytes) {
+                    let _ = load_str(&source, Path::new("processors.toml"));
+                }
+            }
+
+            #[test]
+            fn a_valid_manifest_with_a_line_cut_or_doubled_never_panics(line in 0_usize..200, double in any::<bool>()) {
+                let mut lines: Vec<&str> = VALID.lines().collect();
+                let line = line % lines.len();
+                if double { lines.insert(line, lines[line]); } else { lines.remove(line); }
+                let _ = load_str(&lines.join("\n"), Path::new("processors.toml"));
+            }
+        }
+
+        #[test]
+        fn deeply_nested_arrays_and_tables_are_refused_not_overflowed() {
+            for depth in [100, 10_000, 100_000] {
+                let arrays = format!(
+                    "version = 1\nx = {}{}\n",
+                    "[".repeat(depth),
+                    "]".repeat(depth)
+                );
+                let inline = format!(
+                    "version = 1\nx = {}{}\n",
+                    "{a = ".repeat(depth),
+                    "}".repeat(depth)
+                );
+                let dotted = format!("version = 1\n[{}]\n", vec!["a"; depth].join("."));
+                for source in [arrays, inline, dotted] {
+                    let errors = load_str(&source, Path::new("processors.toml")).unwrap_err();
+                    assert!(!errors.diagnostics.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn a_huge_array_is_refused_with_a_bounded_number_of_diagnostics() {
+            let source = format!(
+                "version = 1\n[modal]\nmodule = \"m\"\nenvironments = [{}]\n",
+                vec!["\"bad name!\""; 100_000].join(", ")
+            );
+            let errors = load_str(&source, Path::new("processors.toml")).unwrap_err();
+            assert!(!errors.diagnostics.is_empty());
+            assert_eq!(errors.diagnostics.len(), MAX_DIAGNOSTICS + 1);
+            let last = errors.diagnostics.last().unwrap();
+            assert_eq!(
+                last.message,
+                format!("{} more problems not shown", 100_000 - MAX_DIAGNOSTICS)
+            );
+            assert!(last.is_error());
+        }
     }
 }

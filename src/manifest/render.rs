@@ -1,11 +1,10 @@
 //! Manifest diagnostics as text for people (miette), JSON for machines and GitHub workflow annotations.
 //! These only build strings; [`crate::printer`] writes them.
 
-use std::fmt::Write as _;
-
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use super::diagnostics::{Diagnostic, Severity};
+use crate::github::actions::{Annotation, Level, annotation_commands};
 
 /// Width diagnostics are wrapped at, fixed so output does not depend on the terminal.
 pub const WIDTH: usize = 100;
@@ -67,62 +66,32 @@ pub fn json(diagnostics: &[Diagnostic]) -> String {
     text
 }
 
-/// GitHub workflow commands (`::error file=F,line=L,col=C,title=CODE::message`), one a line.
+/// GitHub workflow commands (`::error file=F,line=L,col=C,title=CODE::message`), one a line, within
+/// GitHub's cap of annotations per step (the GitHub module escapes and caps them).
 pub fn github(diagnostics: &[Diagnostic]) -> String {
-    let mut out = String::new();
-    for diagnostic in diagnostics {
-        let command = match diagnostic.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let mut properties = Vec::new();
-        if let Some(file) = diagnostic.file() {
-            properties.push(format!("file={}", escape_property(file)));
-        }
-        if let Some(position) = diagnostic.position() {
-            properties.push(format!("line={}", position.line));
-            properties.push(format!("col={}", position.column));
-            properties.push(format!("endLine={}", position.end_line));
-            properties.push(format!("endColumn={}", position.end_column));
-        }
-        properties.push(format!(
-            "title={}",
-            escape_property(diagnostic.code.as_str())
-        ));
-        let mut message = diagnostic.message.clone();
-        if let Some(help) = &diagnostic.help {
-            message.push_str("\nhelp: ");
-            message.push_str(help);
-        }
-        let _ = writeln!(
-            out,
-            "::{command} {}::{}",
-            properties.join(","),
-            escape_data(&message)
-        );
-    }
-    out
-}
-
-/// Escapes a workflow command's message, as the Actions toolkit does.
-pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Escapes a workflow command's property value, as the Actions toolkit does.
-pub fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workflow_command_escaping() {
-        assert_eq!(escape_data("50%\r\nnext"), "50%25%0D%0Anext");
-        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
-    }
+    let annotations: Vec<Annotation> = diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let level = match diagnostic.severity {
+                Severity::Error => Level::Error,
+                Severity::Warning => Level::Warning,
+            };
+            let mut message = diagnostic.message.clone();
+            if let Some(help) = &diagnostic.help {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            let mut annotation = Annotation::new(level, message).title(diagnostic.code.as_str());
+            if let Some(file) = diagnostic.file() {
+                annotation = annotation.file(file);
+            }
+            if let Some(position) = diagnostic.position() {
+                annotation = annotation
+                    .at(position.line, position.column)
+                    .to(position.end_line, position.end_column);
+            }
+            annotation
+        })
+        .collect();
+    annotation_commands(&annotations)
 }

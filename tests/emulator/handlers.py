@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import datetime as _dt
 import hashlib
 import json
@@ -381,6 +382,7 @@ class Handlers:
                     "client_version": context["client_version"],
                     "rollback_version": target_version,
                     "functions": dict(target.get("functions", {})),
+                    **({"definitions": copy.deepcopy(target["definitions"])} if "definitions" in target else {}),
                 }
             )
             app["current_version"] = new_version
@@ -478,8 +480,28 @@ class Handlers:
             },
         )
 
-    def function_handle_metadata(self, state: dict, function_id: str) -> dict:
-        function = state["functions"][function_id]
+    @staticmethod
+    def live_function(state: dict, function_id: str) -> dict | None:
+        """The definition of `function_id` that its app's live version published.
+
+        `state["functions"]` holds the latest definition each function id was given (a redeploy reuses
+        the ids and FunctionCreate rewrites them before AppPublish); each history entry keeps the
+        definitions it published under `definitions`. States written before that (and seeded apps)
+        have no `definitions`: the latest definition is used.
+        """
+        function = state["functions"].get(function_id)
+        if function is None:
+            return None
+        app = state["apps"].get(function.get("app_id", ""))
+        if app is not None:
+            current = next((h for h in app["history"] if h["version"] == app["current_version"]), {})
+            published = current.get("definitions", {}).get(function_id)
+            if published is not None:
+                return published
+        return function
+
+    def function_handle_metadata(self, state: dict, function_id: str, function: dict | None = None) -> dict:
+        function = function or state["functions"][function_id]
         return {
             "function_name": function["function_name"],
             "function_type": function.get("function_type", api_pb2.Function.FUNCTION_TYPE_FUNCTION),
@@ -574,9 +596,13 @@ class Handlers:
             app["current_version"] = version
             app["state"] = "deployed"
             app["stopped_at"] = 0
+            definitions = {}
             for function_id in request.function_ids.values():
                 if function_id in state["functions"]:
                     state["functions"][function_id]["app_id"] = app["app_id"]
+                    definitions[function_id] = copy.deepcopy(state["functions"][function_id])
+            # This version's definitions, as published: a rollback to it makes them live again.
+            app["history"][-1]["definitions"] = definitions
             url = self.app_url(state, app)
         return reply(context["reply_type"], {"url": url, "deployed_at": now})
 
@@ -761,7 +787,7 @@ class Handlers:
                 }
             )
             if definition.function_serialized:
-                blob_id = "fn-" + function_id
+                blob_id = "fn-" + function_id + "-" + new_id("de")  # one per definition: versions keep theirs
                 self.store.put_blob(blob_id, definition.function_serialized)
                 function["function_serialized_blob"] = blob_id
             metadata = self.function_handle_metadata(state, function_id)
@@ -801,9 +827,10 @@ class Handlers:
                 f"Lookup failed for Function '{request.object_tag}' from the '{request.app_name}' app: "
                 f"Function '{request.object_tag}' not found in App '{request.app_name}'.",
             )
-        metadata = self.function_handle_metadata(state, function_id)
+        function = self.live_function(state, function_id)
+        metadata = self.function_handle_metadata(state, function_id, function)
         response = reply(context["reply_type"], {"function_id": function_id, "handle_metadata": metadata})
-        data_b64 = state["functions"][function_id].get("function_data_b64")
+        data_b64 = function.get("function_data_b64")
         if data_b64 and has_field(response, "function"):
             response.function.ParseFromString(base64.b64decode(data_b64))
         return response
@@ -890,7 +917,7 @@ class Handlers:
     async def _run_input(self, function_id: str, function_call_id: str, input_id: str, item) -> None:
         call = self.calls[function_call_id]
         state = self.store.read()
-        function = state["functions"][function_id]
+        function = self.live_function(state, function_id)
         data_format = item.input.data_format or api_pb2.DATA_FORMAT_PICKLE
         args = self.store.get_blob(item.input.args_blob_id) if item.input.args_blob_id else item.input.args
         output: dict[str, Any] = {"idx": item.idx, "input_id": input_id, "data_format": data_format}

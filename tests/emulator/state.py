@@ -58,8 +58,10 @@ def _normalize_secret(name: str, value: dict, now: float) -> dict:
 def _normalize_app(env: str, app: dict, now: float) -> dict:
     history = []
     for index, entry in enumerate(app.get("history", [])):
+        definitions = {"definitions": dict(entry["definitions"])} if "definitions" in entry else {}
         history.append(
             {
+                **definitions,
                 "version": int(entry.get("version", index + 1)),
                 "tag": entry.get("tag", ""),
                 "deployed_at": to_epoch(entry.get("deployed_at", now)),

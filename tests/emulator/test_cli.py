@@ -533,6 +533,69 @@ def test_remote_exception_surfaces_in_the_caller(emulator, probe_workdir):
     assert any("ValueError: boom 42" in entry["data"] for entry in logs)
 
 
+VERSIONED_MODULE = """
+import os
+
+import modal
+
+SOURCE = {source!r}
+app = modal.App("versioned")
+image = modal.Image.from_registry("python:3.11-slim").env({{"ANSWER": os.environ.get("ANSWER", "")}})
+secrets = [modal.Secret.from_name(name) for name in os.environ.get("TOOL_SECRETS", "").split(",") if name]
+
+
+@app.function(image=image, secrets=secrets)
+def smoke() -> str:
+    return SOURCE + ":" + os.environ.get("ANSWER", "-") + ":" + str("OPENAI_API_KEY" in os.environ)
+"""
+
+
+def test_rollback_makes_the_target_versions_code_image_and_secrets_live(emulator, tmp_path):
+    workdir = tmp_path / "versioned"
+    workdir.mkdir()
+    code = (
+        "import modal\n"
+        "print(modal.Function.from_name('versioned', 'smoke', environment_name='main').remote())\n"
+    )
+
+    def deploy(source: str, answer: str, secrets: str):
+        (workdir / "versioned_app.py").write_text(VERSIONED_MODULE.format(source=source))
+        variables = {"ANSWER": answer, "TOOL_SECRETS": secrets}
+        args = ["deploy", "-m", "versioned_app", "--env", "main", "--name", "versioned", "--tag", source]
+        deployed = emulator.modal(*args, cwd=workdir, env=variables)
+        assert deployed.returncode == 0, deployed.stderr
+
+    def call() -> str:
+        called = emulator.python(code)
+        assert called.returncode == 0, called.stderr
+        return called.stdout
+
+    deploy("one", "A", "OPENAI_API_KEY")
+    assert call() == "one:A:True\n"
+    deploy("two", "B", "")
+    assert call() == "two:B:False\n"
+    app = emulator.app("main", "versioned")
+    # A redeploy reuses the function ids; each version keeps the definitions it published.
+    assert app["history"][0]["functions"] == app["history"][1]["functions"]
+
+    rolled_back = emulator.modal("app", "rollback", "versioned", "v1", "--env", "main")
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert call() == "one:A:True\n"
+    history = emulator.app("main", "versioned")["history"]
+    assert [(h["version"], h["tag"], h["rollback_version"]) for h in history] == [(1, "one", 0), (2, "two", 0), (3, "one", 1)]
+
+    assert emulator.modal("app", "rollback", "versioned", "v2", "--env", "main").returncode == 0
+    assert call() == "two:B:False\n"
+    # A deploy that fails after FunctionCreate (here at AppPublish) leaves the live version's code live.
+    emulator.admin("fault", "add", "--rpc", "AppPublish", "--status", "PERMISSION_DENIED")
+    (workdir / "versioned_app.py").write_text(VERSIONED_MODULE.format(source="three"))
+    failed = emulator.modal(
+        "deploy", "-m", "versioned_app", "--env", "main", "--name", "versioned", cwd=workdir, env={"ANSWER": "C"}
+    )
+    assert failed.returncode == 1
+    assert call() == "two:B:False\n"
+
+
 def test_function_lookup_of_unknown_app_fails(emulator):
     code = (
         "import modal\n"

@@ -18,6 +18,8 @@ const LITELLM_DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead000000000
 const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sha256:4444444444444444444444444444444444444444444444444444444444444444";
 /// Pullable; its containers' smoke function raises.
 const LITELLM_SMOKE_RAISES: &str = "ghcr.io/acme/theory/llm-litellm@sha256:5555555555555555555555555555555555555555555555555555555555555555";
+/// Pullable; its containers' smoke function sleeps 60s, past the smoke timeout the tests set.
+const LITELLM_SMOKE_SLEEPS: &str = "ghcr.io/acme/theory/llm-litellm@sha256:7777777777777777777777777777777777777777777777777777777777777777";
 const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
 
@@ -33,6 +35,10 @@ fn seed() -> Value {
     images.insert(
         LITELLM_SMOKE_RAISES.into(),
         json!({"env": {"SMOKE_RESULT": "raise"}, "pullable": true}),
+    );
+    images.insert(
+        LITELLM_SMOKE_SLEEPS.into(),
+        json!({"env": {"SMOKE_RESULT": "sleep"}, "pullable": true}),
     );
     images.insert(WHISPER.into(), json!({"env": {}, "pullable": true}));
     let main = seed["apps"]["main"].as_array_mut().expect("main apps");
@@ -57,7 +63,7 @@ fn module_source() -> String {
     );
     source.replace(
         smoke_return,
-        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    return _process(payload, \"mock\")\n",
+        "    print(f\"smoke processor={PROCESSOR_REF} mode=mock\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"error\":\n        return _envelope(\"mock\", status=\"error\", error={\"code\": \"ERR_ADAPTER\", \"message\": \"mock adapter failed to load\"})\n    if os.environ.get(\"SMOKE_RESULT\") == \"raise\":\n        raise RuntimeError(\"mock adapter crashed\")\n    if os.environ.get(\"SMOKE_RESULT\") == \"sleep\":\n        import time\n        time.sleep(60)\n    return _process(payload, \"mock\")\n",
     )
 }
 
@@ -356,6 +362,17 @@ fn a_failed_smoke_check_is_rolled_back_with_each_cli() {
             describe(&output)
         );
         assert!(
+            stdout.contains("llm-litellm-v1 (main): rolled back to v3 (live as v5)\n"),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        // v5 runs v3's image again, so the smoke check after the rollback passes.
+        assert!(
+            !stdout.contains("ERR_ROLLBACK_FAILED"),
+            "{cli:?}: the rolled-back version passes its smoke check: {}",
+            describe(&output)
+        );
+        assert!(
             stdout.contains("Apply failed: 0 deployed, 0 unchanged, 1 failed in "),
             "{stdout}"
         );
@@ -461,8 +478,9 @@ fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::
         }],
         "warnings": []
     });
+    let plan: modalplan::plan::Plan = serde_json::from_value(plan).expect("a plan");
     let path = project.dir.path().join("plan.json");
-    fs::write(&path, serde_json::to_string_pretty(&plan).expect("plan")).expect("write plan");
+    modalplan::apply::saved::save(&path, &plan).expect("write plan");
     path
 }
 
@@ -562,6 +580,17 @@ fn prune_stops_orphans_but_never_a_protected_one() {
 
 #[test]
 fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
+    interrupt_mid_apply(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
+    interrupt_mid_apply(nix::sys::signal::Signal::SIGTERM);
+}
+
+/// Sends `signal` to modalplan while its first deploy hangs at publish; asserts what it reports and
+/// that Modal is left as it was.
+fn interrupt_mid_apply(signal: nix::sys::signal::Signal) {
     let project = Project::new(
         ModalCli::New,
         &(processor("llm/litellm@1", LITELLM_GOOD, &["OPENAI_API_KEY"])
@@ -598,16 +627,21 @@ fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
     let started = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
-        nix::sys::signal::Signal::SIGINT,
+        signal,
     )
-    .expect("SIGINT");
+    .expect("signal modalplan");
     let output = child.wait_with_output().expect("modalplan ends");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{signal}: {}",
+        describe(&output)
+    );
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains("interrupted: starting nothing new; running deploys get 1s to finish"),
@@ -627,4 +661,82 @@ fn ctrl_c_mid_apply_kills_the_running_deploy_and_starts_nothing_new() {
     assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 2));
     assert_eq!(project.live("replicate-generic-v1").0, "stopped");
     assert_eq!(project.rpc_count("AppPublish"), 1);
+}
+
+#[test]
+fn a_smoke_check_that_times_out_is_rolled_back() {
+    let with_smoke_timeout = |image: &str| {
+        processor("llm/litellm@1", image, &["OPENAI_API_KEY"])
+            .trim_end()
+            .to_owned()
+            + "\nsmoke.timeout = \"10s\"\n"
+    };
+    // v3: a version whose smoke check answers, to roll back to.
+    let project = Project::new(ModalCli::New, &with_smoke_timeout(LITELLM_GOOD));
+    let output = project.apply(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let good_tag = tag_of(&project, "llm-litellm-v1");
+    // The smoke check may take 10s; this image's smoke function sleeps far longer.
+    project.write_manifest(&with_smoke_timeout(LITELLM_SMOKE_SLEEPS));
+    let output = project.apply(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    // v4 is the deploy whose smoke check timed out, v5 the rollback to v3.
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | rolled back to v3 (live as v5) (ERR_SMOKE_FAILED) | v5"
+    );
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(
+            "  ERR_SMOKE_FAILED: smoke check `smoke` of `llm-litellm-v1` failed: no answer within 10s\n"
+        ),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        !stdout.contains("ERR_ROLLBACK_FAILED"),
+        "the rolled-back version passes its smoke check: {}",
+        describe(&output)
+    );
+    let history = project.history("llm-litellm-v1");
+    assert_eq!(history.len(), 5, "{history:?}");
+    assert!(history[3].1.starts_with("mp1-777777777777-"), "{history:?}");
+    assert_eq!(history[4], (5, good_tag, 3));
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
+    assert_eq!(project.rpc_count("AppRollback"), 1);
+}
+
+#[test]
+fn a_rollback_that_fails_leaves_the_failed_deploy_live_and_says_so() {
+    let project = Project::new(
+        ModalCli::New,
+        &processor("llm/litellm@1", LITELLM_SMOKE_ERROR, &["OPENAI_API_KEY"]),
+    );
+    project.emulator.add_fault(&json!({
+        "rpc": "AppRollback",
+        "status": "PERMISSION_DENIED",
+        "message": "rollbacks are not allowed for this workspace"
+    }));
+    let output = project.apply(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | left failed at v3 (ERR_SMOKE_FAILED) | v3"
+    );
+    let stdout = text(&output.stdout);
+    for part in [
+        "llm-litellm-v1 (main): left failed at v3\n",
+        "  ERR_SMOKE_FAILED: smoke check `smoke` of `llm-litellm-v1` failed: mock adapter failed to load\n",
+        "  ERR_ROLLBACK_FAILED: rolling back to v2 failed: ",
+        "rollbacks are not allowed for this workspace; v3, deployed by this apply, is still live\n",
+        "Apply failed: 0 deployed, 2 unchanged, 1 failed in ",
+    ] {
+        assert!(stdout.contains(part), "{part}\n{}", describe(&output));
+    }
+    // The failed deploy is what is live, as the report says; nothing was rolled back.
+    let history = project.history("llm-litellm-v1");
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(history[2].1.starts_with("mp1-444444444444-"), "{history:?}");
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 3));
+    assert_eq!(project.rpc_count("AppRollback"), 1);
 }

@@ -8,5 +8,8 @@ mod name;
 mod naming;
 mod people;
 mod plan;
+mod registry;
+mod reliability;
+mod secrets_leak;
 mod support;
 mod validate;

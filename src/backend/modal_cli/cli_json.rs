@@ -359,3 +359,94 @@ mod tests {
         assert_eq!(environment.apps["llm-litellm-v1"].state, AppState::Deployed);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cell() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "v?[0-9]{0,12}".prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+            proptest::collection::vec(".{0,4}".prop_map(Value::from), 0..3).prop_map(Value::from),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("app_id".to_owned()),
+            Just("App ID".to_owned()),
+            Just("description".to_owned()),
+            Just("state".to_owned()),
+            Just("name".to_owned()),
+            Just("Version".to_owned()),
+            Just("version".to_owned()),
+            Just("tag".to_owned()),
+            Just("time_deployed".to_owned()),
+            Just("deployed_by".to_owned()),
+            ".{0,10}",
+        ]
+    }
+
+    fn rows() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::collection::btree_map(key(), cell(), 0..8), 0..6)
+            .prop_map(|rows| {
+                Value::from(
+                    rows.into_iter()
+                        .map(|row| Value::Object(row.into_iter().collect()))
+                        .collect::<Vec<_>>(),
+                )
+                .to_string()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(stdout in ".{0,400}") {
+            let _ = parse_app_list(&stdout);
+            let _ = parse_secret_list(&stdout);
+            let _ = parse_history(&stdout);
+        }
+
+        #[test]
+        fn any_rows_parse_or_are_refused_and_assemble_without_panicking(
+            apps in rows(), secrets in rows(), history in rows(), cut in 0_usize..400
+        ) {
+            let apps = parse_app_list(&apps);
+            let secrets = parse_secret_list(&secrets);
+            let history_rows = parse_history(&history);
+            if let (Ok(apps), Ok(secrets), Ok(history_rows)) = (apps, secrets, history_rows) {
+                let names: BTreeMap<String, Vec<HistoryRow>> = apps
+                    .iter()
+                    .map(|app| (app.description.clone(), history_rows.clone()))
+                    .collect();
+                let _ = assemble(&apps, &secrets, &names);
+            }
+            // Truncated output is refused, never half read.
+            let cut = cut.min(history.len());
+            if cut < history.len() && history.is_char_boundary(cut) {
+                prop_assert!(parse_history(&history[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn deep_nesting_is_refused_without_overflowing_the_stack(depth in 100_usize..5000) {
+            let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            prop_assert!(parse_app_list(&nested).is_err());
+        }
+    }
+
+    #[test]
+    fn a_huge_list_of_rows_reads_in_one_pass() {
+        let row = r#"{"app_id": "ap-1", "description": "x", "state": "stopped"}"#;
+        let stdout = format!("[{}]", vec![row; 200_000].join(","));
+        assert_eq!(parse_app_list(&stdout).unwrap().len(), 200_000);
+    }
+}

@@ -63,7 +63,7 @@ pub async fn observe_by(
             observe_with_cli(cli, request).await
         }
         Err(HelperError::DoesNotFit(reason)) => Err(BackendError::UnexpectedOutput {
-            command: "the observe helper".into(),
+            command: crate::backend::OBSERVE_HELPER_COMMAND.into(),
             reason,
         }),
     }

@@ -2,3 +2,4 @@
 
 pub mod emulator;
 pub mod github_api;
+pub mod registry;
