@@ -63,7 +63,7 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
         .retain(|action| action.reference.as_deref() == Some(reference.as_str()));
     let Some(action) = plan.actions.first_mut() else {
         return Err(miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             "nothing to deploy for {reference} in `{}`",
             target.environment
         ));
@@ -189,11 +189,16 @@ fn sandbox_manifest(
         .deployments
         .get(environment)
         .cloned()
-        .ok_or_else(|| miette!(code = "ERR_USAGE", "no deployment in `{environment}`"))?;
+        .ok_or_else(|| {
+            miette!(
+                code = crate::codes::Code::ErrUsage.as_str(),
+                "no deployment in `{environment}`"
+            )
+        })?;
     if let Some(image) = &args.image {
         deployment.image = crate::manifest::image::parse(image).map_err(|error| {
             miette!(
-                code = "ERR_IMAGE_UNPINNED",
+                code = crate::codes::Code::ErrImageUnpinned.as_str(),
                 help = "pin it by digest: --image REGISTRY/REPOSITORY@sha256:<64 hex> (`docker buildx imagetools inspect IMAGE` prints the digest)",
                 "`--image`: {}",
                 error.message()
@@ -211,7 +216,7 @@ fn sandbox_manifest(
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
             {
                 return Err(miette!(
-                    code = "ERR_INVALID_SECRET_NAME",
+                    code = crate::codes::Code::ErrInvalidSecretName.as_str(),
                     help = "secret names are letters, digits, `_`, `-` and `.`, separated by commas: --secrets OPENAI_API_KEY,LITELLM_API_BASE",
                     "`--secrets`: `{name}` is not a secret name"
                 ));

@@ -74,7 +74,7 @@ pub fn run(args: &InitArgs) -> Result<ExitStatus, Report> {
             .map(|path| format!("  {}", path.display()))
             .collect();
         return Err(miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             help = "pass --force to overwrite them, or --dir to scaffold in another folder",
             "{} file{} already exist{}; nothing was written:\n{}",
             existing.len(),
@@ -119,7 +119,7 @@ fn write(path: &Path, text: &str) -> Result<(), Report> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder).map_err(|error| {
             miette!(
-                code = "ERR_USAGE",
+                code = crate::codes::Code::ErrUsage.as_str(),
                 help = "check the folder's permissions, or pass --dir",
                 "could not create {}: {error}",
                 folder.display()
@@ -128,7 +128,7 @@ fn write(path: &Path, text: &str) -> Result<(), Report> {
     }
     std::fs::write(path, text).map_err(|error| {
         miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             help = "check the folder's permissions, or pass --dir",
             "could not write {}: {error}",
             path.display()

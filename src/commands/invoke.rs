@@ -19,7 +19,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
     let real = payload.get("mode").and_then(Value::as_str) == Some("real");
     if real && in_ci() && !args.allow_real_in_ci {
         return Err(miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             help = "real mode calls external providers with real secrets; pass --allow-real-in-ci if this job is meant to, or use --mode mock",
             "refusing to invoke in mode `real` under CI=true"
         ));
@@ -54,7 +54,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
                 .map(|name| manifest.secret_create_command(name, &target.environment))
                 .collect();
             return Err(miette!(
-                code = "ERR_MISSING_SECRET",
+                code = crate::codes::Code::ErrMissingSecret.as_str(),
                 help = format!("create it, then invoke again:\n{}", fixes.join("\n")),
                 "mode `real` of {} needs the secret{} {} in environment `{}`, and {} missing",
                 processor.reference,
@@ -73,7 +73,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
     let timeout = match &args.timeout {
         Some(text) => crate::manifest::duration::parse(text).ok_or_else(|| {
             miette!(
-                code = "ERR_USAGE",
+                code = crate::codes::Code::ErrUsage.as_str(),
                 help = "write a duration such as `30s`, `2m` or `1m30s`",
                 "`--timeout {text}` is not a duration"
             )
@@ -96,13 +96,13 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
         );
         match &error {
             BackendError::AppNotFound { .. } => miette!(
-                code = "ERR_FUNCTION_NOT_FOUND",
+                code = crate::codes::Code::ErrFunctionNotFound.as_str(),
                 help = format!("deploy it first: {deploy}"),
                 "app `{app_name}` is not deployed in environment `{}`",
                 target.environment
             ),
             BackendError::FunctionNotFound { .. } => miette!(
-                code = "ERR_FUNCTION_NOT_FOUND",
+                code = crate::codes::Code::ErrFunctionNotFound.as_str(),
                 help = format!(
                     "check --function (the module defines the functions), or redeploy: {deploy}"
                 ),
@@ -111,7 +111,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
                 args.function
             ),
             BackendError::Timeout { .. } => miette!(
-                code = "ERR_MODAL_TIMEOUT",
+                code = crate::codes::Code::ErrModalTimeout.as_str(),
                 help = format!(
                     "raise it with --timeout, or look at what the function did: modalplan logs --env {} --ref {}{}",
                     target.environment,
@@ -125,7 +125,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
             ),
             // The call helper reports an exception the function raised as a failed smoke check.
             BackendError::SmokeFailed { message, .. } => miette!(
-                code = "ERR_FUNCTION_FAILED",
+                code = crate::codes::Code::ErrFunctionFailed.as_str(),
                 help = format!(
                     "its logs may say why: modalplan logs --env {} --ref {}{}",
                     target.environment,
@@ -224,7 +224,7 @@ pub fn parse_payload(text: &str) -> Result<serde_json::Map<String, Value>, Repor
         let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
         let caret = format!("{}^", " ".repeat(column.saturating_sub(1)));
         miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             help = format!(
                 "{source_line}\n{caret}\nfix the JSON there; in a shell, quote it in single quotes: --payload-json '{{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{{}}}}'"
             ),
@@ -234,7 +234,7 @@ pub fn parse_payload(text: &str) -> Result<serde_json::Map<String, Value>, Repor
     match value {
         Value::Object(object) => Ok(object),
         other => Err(miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             help = "pass an object, e.g. --payload-json '{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{}}'",
             "`--payload-json` must be a JSON object, not {}",
             kind(&other)

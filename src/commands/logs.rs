@@ -50,7 +50,7 @@ pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Report> {
                 )
             };
             miette!(
-                code = "ERR_FUNCTION_NOT_FOUND",
+                code = crate::codes::Code::ErrFunctionNotFound.as_str(),
                 help = format!("deploy it first: {deploy}"),
                 "app `{app_name}` is not deployed in environment `{}`",
                 target.environment

@@ -19,16 +19,21 @@ pub fn run(args: &NameArgs) -> Result<ExitStatus, Report> {
 pub fn resolve(reference: &str, sandbox: bool, app_name: Option<&str>) -> Result<AppName, Report> {
     let reference: ProcessorRef = reference
         .parse()
-        .map_err(|error| miette!(code = "ERR_INVALID_REF", "{error}"))?;
+        .map_err(|error| miette!(code = crate::codes::Code::ErrInvalidRef.as_str(), "{error}"))?;
     if let Some(name) = app_name {
-        return AppName::parse(name)
-            .map_err(|error| miette!(code = "ERR_INVALID_APP_NAME", "{error}"));
+        return AppName::parse(name).map_err(|error| {
+            miette!(
+                code = crate::codes::Code::ErrInvalidAppName.as_str(),
+                "{error}"
+            )
+        });
     }
     let app = reference.app_name();
     if !sandbox {
         return Ok(app);
     }
-    let owner = sandbox::current_owner().map_err(|error| miette!(code = "ERR_USAGE", "{error}"))?;
+    let owner = sandbox::current_owner()
+        .map_err(|error| miette!(code = crate::codes::Code::ErrUsage.as_str(), "{error}"))?;
     Ok(owner.app_name(&app))
 }
 

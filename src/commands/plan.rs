@@ -85,7 +85,9 @@ pub async fn make_plan(
     options.prune = selection.prune;
     if selection.sandbox {
         options.sandbox =
-            Some(sandbox::current_owner().map_err(|error| miette!(code = "ERR_USAGE", "{error}"))?);
+            Some(sandbox::current_owner().map_err(|error| {
+                miette!(code = crate::codes::Code::ErrUsage.as_str(), "{error}")
+            })?);
     }
     let backend = backend_for(&manifest);
     let request = options.observe_request(&manifest);
@@ -127,7 +129,7 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
 fn save(path: &Path, plan: &Plan) -> Result<(), Report> {
     crate::apply::saved::save(path, plan).map_err(|error| {
         miette!(
-            code = "ERR_PLAN_FILE",
+            code = crate::codes::Code::ErrPlanFile.as_str(),
             help = "pass `--out` a path in a folder that exists and is writable",
             "could not write the plan to `{}`: {error}",
             path.display()
@@ -144,7 +146,11 @@ fn selection_report(error: &SelectionError) -> Report {
             "pass a `ref` of a `[[processor]]` of the manifest, e.g. `--target llm/litellm@1`"
         }
     };
-    miette!(code = "ERR_USAGE", help = help, "{error}")
+    miette!(
+        code = crate::codes::Code::ErrUsage.as_str(),
+        help = help,
+        "{error}"
+    )
 }
 
 /// A backend error as a diagnostic with its code and fix.

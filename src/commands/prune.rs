@@ -111,7 +111,7 @@ pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Report> {
 fn remote_branches(remote: &str) -> Result<BTreeSet<String>, Report> {
     let fail = |reason: String| {
         miette!(
-            code = "ERR_USAGE",
+            code = crate::codes::Code::ErrUsage.as_str(),
             help = "run in a git checkout whose remote is reachable, or pass --remote NAME",
             "could not list the branches of the git remote `{remote}`: {reason}"
         )

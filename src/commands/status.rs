@@ -24,7 +24,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
     if args.sandbox {
         options.sandbox = Some(crate::sandbox::current_owner().map_err(|error| {
             miette::miette!(
-                code = "ERR_USAGE",
+                code = crate::codes::Code::ErrUsage.as_str(),
                 help = "set USER and run in a git checkout",
                 "{error}"
             )

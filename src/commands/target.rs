@@ -83,7 +83,7 @@ pub fn find_processor<'a>(
         known.join(", ")
     );
     Err(miette!(
-        code = "ERR_USAGE",
+        code = crate::codes::Code::ErrUsage.as_str(),
         help = help,
         "`--ref {given}` is not a processor of {}{}",
         manifest.path.display(),
@@ -99,7 +99,7 @@ pub fn check_environment(manifest: &ValidManifest, environment: &str) -> Result<
     }
     let suggestion = did_you_mean(environment, known.iter().map(String::as_str));
     Err(miette!(
-        code = "ERR_UNKNOWN_ENVIRONMENT",
+        code = crate::codes::Code::ErrUnknownEnvironment.as_str(),
         help = format!(
             "pass one of the environments [modal].environments lists: {}",
             known.join(", ")
@@ -118,7 +118,7 @@ pub fn deployment<'a>(
     processor.deployments.get(environment).ok_or_else(|| {
         let enabled: Vec<&str> = processor.deployments.keys().map(String::as_str).collect();
         miette!(
-            code = "ERR_UNKNOWN_ENVIRONMENT",
+            code = crate::codes::Code::ErrUnknownEnvironment.as_str(),
             help = format!(
                 "{} deploys to: {}; pick one of those, or enable it for `{environment}` in the manifest",
                 processor.reference,
@@ -148,7 +148,7 @@ pub fn app_name(
     if let Some(name) = app_name {
         return AppName::parse(name).map_err(|error| {
             miette!(
-                code = "ERR_INVALID_APP_NAME",
+                code = crate::codes::Code::ErrInvalidAppName.as_str(),
                 help = "Modal app names are at most 64 characters of [a-zA-Z0-9._-]",
                 "`--app-name {name}`: {error}"
             )
@@ -159,7 +159,7 @@ pub fn app_name(
         NameChoice::Sandbox => {
             let owner = sandbox::current_owner().map_err(|error| {
                 miette!(
-                    code = "ERR_USAGE",
+                    code = crate::codes::Code::ErrUsage.as_str(),
                     help = "set USER and run in a git checkout, or pass --app-name NAME",
                     "{error}"
                 )
