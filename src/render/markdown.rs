@@ -9,10 +9,11 @@ use crate::plan::model::{Action, ActionKind};
 
 use super::words;
 
-/// GitHub's limit on a comment's body, in characters.
-pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
+/// GitHub's limit on a comment's body, in characters (one constant, kept by the GitHub module).
+pub use crate::github::comment::COMMENT_LIMIT as GITHUB_COMMENT_LIMIT;
 
-/// The first line of every modalplan comment, so a workflow can find and update its own comment.
+/// The first line of the Markdown plan; the sticky pull-request comment adds its own marker, with the
+/// manifest path, above it.
 pub const MARKER: &str = "<!-- modalplan plan -->";
 
 /// The comment, at most [`GITHUB_COMMENT_LIMIT`] characters.
