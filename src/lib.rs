@@ -11,6 +11,7 @@ pub mod commands;
 pub mod exit;
 pub mod fingerprint;
 pub mod github;
+pub mod interrupt;
 pub mod manifest;
 pub mod naming;
 pub mod plan;

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
             return ExitStatus::Failure.into();
         }
     };
-    match runtime.block_on(modalplan::commands::run(cli)) {
+    let outcome = runtime.block_on(modalplan::commands::run(cli));
+    // Not waiting for a blocking read of the terminal that an interrupt left behind.
+    runtime.shutdown_background();
+    match outcome {
         Ok(status) => status.into(),
         Err(report) => {
             printer::stderr(&format!("{report:?}\n"));

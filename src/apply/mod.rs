@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::plan::ActionKind;
 
 mod executor;
@@ -21,6 +19,8 @@ mod tests;
 
 pub use executor::{deploy_environment, execute, mock_payload, smoke_envelope_error};
 pub use report::{AppError, AppReport, ApplyReport, Outcome};
+
+pub use crate::interrupt::{Interrupt, InterruptHandle};
 
 /// How to apply, resolved from the command line and the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl fmt::Display for Event {
             }
             Event::Interrupted { grace_period } => write!(
                 f,
-                "interrupted: starting nothing new; running deploys get {}s to finish",
+                "interrupted: starting nothing new; running deploys get {}s to finish (a second Ctrl-C or SIGTERM stops them now)",
                 grace_period.as_secs()
             ),
         }
@@ -157,57 +157,4 @@ pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 /// A sink that drops every event.
 pub fn no_events() -> EventSink {
     Arc::new(|_: &Event| {})
-}
-
-/// The executor's view of Ctrl-C / SIGTERM: set once, never cleared.
-#[derive(Debug, Clone)]
-pub struct Interrupt {
-    receiver: watch::Receiver<bool>,
-}
-
-/// Sets the [`Interrupt`] it was made with.
-#[derive(Debug, Clone)]
-pub struct InterruptHandle {
-    sender: Arc<watch::Sender<bool>>,
-}
-
-impl Interrupt {
-    pub fn new() -> (InterruptHandle, Interrupt) {
-        let (sender, receiver) = watch::channel(false);
-        (
-            InterruptHandle {
-                sender: Arc::new(sender),
-            },
-            Interrupt { receiver },
-        )
-    }
-
-    /// One that never fires.
-    pub fn never() -> Interrupt {
-        Self::new().1
-    }
-
-    pub fn requested(&self) -> bool {
-        *self.receiver.borrow()
-    }
-
-    /// Resolves once interrupted; never, when the handle is gone without firing.
-    pub async fn wait(&self) {
-        let mut receiver = self.receiver.clone();
-        if receiver.wait_for(|interrupted| *interrupted).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Resolves `grace_period` after the interrupt.
-    pub async fn grace_expired(&self, grace_period: Duration) {
-        self.wait().await;
-        tokio::time::sleep(grace_period).await;
-    }
-}
-
-impl InterruptHandle {
-    pub fn trigger(&self) {
-        self.sender.send_replace(true);
-    }
 }

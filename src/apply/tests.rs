@@ -667,7 +667,7 @@ async fn an_interrupt_starts_nothing_new_and_lets_running_deploys_finish_within_
     );
     assert!(
         run.events.contains(
-            &"interrupted: starting nothing new; running deploys get 5s to finish".to_owned()
+            &"interrupted: starting nothing new; running deploys get 5s to finish (a second Ctrl-C or SIGTERM stops them now)".to_owned()
         ),
         "{:?}",
         run.events
@@ -717,6 +717,53 @@ async fn a_deploy_still_running_when_the_grace_period_ends_is_killed_and_rolled_
     assert!(
         run.events
             .contains(&"main/a: grace period over, killed its running step".to_owned())
+    );
+    assert_eq!(
+        run.report.exit_status(),
+        crate::exit::ExitStatus::Interrupted
+    );
+}
+
+#[tokio::test]
+async fn a_second_signal_kills_running_deploys_without_waiting_for_the_grace_period() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+    backend.set_deploy_delay(Duration::from_secs(30));
+    let mut long_grace = settings(logs.path());
+    long_grace.grace_period = Duration::from_secs(600);
+    let (handle, interrupt) = Interrupt::new();
+    let trigger = {
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            while backend.max_concurrent_deploys() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            handle.trigger();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            handle.trigger();
+        })
+    };
+    let started = std::time::Instant::now();
+    let run = run_with(
+        &backend,
+        &plan(vec![update("a", 1)]),
+        &long_grace,
+        interrupt,
+    )
+    .await;
+    trigger.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        outcomes(&run.report),
+        [(
+            "a".into(),
+            "unchanged at v1".into(),
+            vec![Code::ErrInterrupted]
+        )]
+    );
+    assert_eq!(
+        backend.call_log(),
+        ["live main/a", "deploy main/a", "live main/a"]
     );
     assert_eq!(
         run.report.exit_status(),

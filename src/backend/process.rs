@@ -196,12 +196,40 @@ impl Drop for GroupGuard {
         if killpg(group, Signal::SIGTERM).is_err() {
             return;
         }
+        SIGNALLED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(raw);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let _ = killpg(group, Signal::SIGKILL);
             });
         }
+    }
+}
+
+/// Process groups a dropped [`GroupGuard`] sent SIGTERM to, for [`settle_signalled_groups`].
+static SIGNALLED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Waits up to two seconds for every process group signalled by a dropped run to be gone, then sends
+/// SIGKILL to what is left. The run ends right after an interrupt, before the SIGKILL a dropped guard
+/// schedules would fire: this makes sure nothing it started outlives it.
+pub async fn settle_signalled_groups() {
+    let groups: Vec<i32> = std::mem::take(
+        &mut *SIGNALLED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let alive = |group: i32| killpg(Pid::from_raw(group), None).is_ok();
+    for _ in 0..20 {
+        if !groups.iter().any(|group| alive(*group)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for group in groups {
+        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
     }
 }
 
@@ -321,6 +349,62 @@ mod tests {
             !alive,
             "the grandchild {grandchild} outlived the dropped run"
         );
+    }
+
+    /// Gone, or a zombie waiting for whatever reaps orphans here.
+    fn ended(pid: i32) -> bool {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        state.is_empty()
+            || state
+                .rsplit(") ")
+                .next()
+                .is_some_and(|rest| rest.starts_with('Z'))
+    }
+
+    #[tokio::test]
+    async fn settling_kills_what_ignored_the_sigterm_of_a_dropped_run() {
+        let folder = tempfile::tempdir().unwrap();
+        let pid_file = folder.path().join("pid");
+        let spec = ProcessSpec {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "trap '' TERM; sleep 30 & echo $! > {}; wait",
+                    pid_file.display()
+                ),
+            ],
+            timeout: Duration::from_secs(60),
+            ..ProcessSpec::default()
+        };
+        let run = spec.run();
+        let started = async {
+            while std::fs::read_to_string(&pid_file).map_or(true, |text| text.trim().is_empty()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = run => panic!("the process should still be running"),
+            () = started => {}
+        }
+        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The grandchild ignores the SIGTERM the dropped run sent its group.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!ended(grandchild), "SIGTERM should have been ignored");
+        settle_signalled_groups().await;
+        let mut gone = false;
+        for _ in 0..50 {
+            if ended(grandchild) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "the grandchild {grandchild} outlived settling");
     }
 
     #[tokio::test]

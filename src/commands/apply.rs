@@ -7,16 +7,34 @@ use std::time::Duration;
 
 use miette::{Report, miette};
 
-use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, InterruptHandle, report};
+use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, report};
 use crate::backend::ModalBackend;
 use crate::cli::{ApplyArgs, ColorChoice};
 use crate::exit::ExitStatus;
 use crate::manifest;
-use crate::plan::ActionKind;
+use crate::manifest::ValidManifest;
+use crate::plan::{ActionKind, Plan};
 use crate::{printer, render};
 
-pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
-    let (manifest, plan) = match &args.plan_file {
+/// Before the executor starts, a signal cuts the run (nothing was changed); once it runs, a signal makes
+/// it start nothing new and wind down (see [`crate::interrupt`]).
+pub async fn run(
+    args: &ApplyArgs,
+    color: ColorChoice,
+    interrupt: &Interrupt,
+) -> Result<ExitStatus, Report> {
+    let Some(prepared) = interrupt.cut(prepare(args, color)).await else {
+        return Ok(super::interrupted(
+            "interrupted before anything was applied: nothing was changed",
+        ));
+    };
+    let (manifest, plan) = prepared?;
+    execute(args, &manifest, &plan, interrupt).await
+}
+
+/// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.
+async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest, Plan), Report> {
+    Ok(match &args.plan_file {
         None => super::plan::make_plan(&args.selection, color).await?,
         Some(path) => {
             let manifest = manifest::load(&args.selection.manifest.manifest)
@@ -35,11 +53,20 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
             })?;
             (manifest, plan)
         }
-    };
-    let parallelism = usize::from(args.parallelism);
-    let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(&manifest));
+    })
+}
 
-    printer::stderr(&render::text(&plan));
+/// Applies a prepared plan.
+async fn execute(
+    args: &ApplyArgs,
+    manifest: &ValidManifest,
+    plan: &Plan,
+    interrupt: &Interrupt,
+) -> Result<ExitStatus, Report> {
+    let parallelism = usize::from(args.parallelism);
+    let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(manifest));
+
+    printer::stderr(&render::text(plan));
     if let Some(blocked) = plan
         .actions
         .iter()
@@ -62,9 +89,19 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
     }
     if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         printer::stderr("\nApply these changes to Modal? Only `yes` is accepted: ");
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if answer.trim() != "yes" {
+        // Read on a blocking thread, so that Ctrl-C at the prompt ends the run at once.
+        let read = tokio::task::spawn_blocking(|| {
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            answer
+        });
+        let Some(answer) = interrupt.cut(read).await else {
+            printer::stderr("\n");
+            return Ok(super::interrupted(
+                "interrupted at the prompt: nothing was changed",
+            ));
+        };
+        if answer.unwrap_or_default().trim() != "yes" {
             printer::stderr("Apply cancelled: nothing was changed.\n");
             return Ok(ExitStatus::Failure);
         }
@@ -81,8 +118,6 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
         protect: manifest.protect.clone(),
         grace_period: Duration::from_secs(args.grace_period),
     };
-    let (handle, interrupt) = Interrupt::new();
-    let signals = tokio::spawn(forward_signals(handle));
     let changes = plan
         .actions
         .iter()
@@ -105,8 +140,7 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
             }
         })
     };
-    let report = apply::execute(backend, &plan, &settings, interrupt, sink).await;
-    signals.abort();
+    let report = apply::execute(backend, plan, &settings, interrupt.clone(), sink).await;
     progress.finish();
     printer::stdout(&report::render_text(&report));
     let modal_changed = report.apps.iter().any(|app| {
@@ -126,23 +160,6 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
         ));
     }
     Ok(report.exit_status())
-}
-
-/// Ctrl-C and SIGTERM set the interrupt; the executor starts nothing new and winds down.
-async fn forward_signals(handle: InterruptHandle) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    handle.trigger();
 }
 
 fn coded(code: crate::codes::Code, error: &dyn std::fmt::Display) -> Report {

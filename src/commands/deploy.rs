@@ -19,6 +19,11 @@ use crate::plan::{ActionKind, PlanOptions};
 use crate::printer;
 use crate::registry::{Credentials, Registry};
 
+/// The diagnostic of a deploy cut before it started.
+fn nothing_deployed() -> ExitStatus {
+    super::interrupted("interrupted before the deploy started: nothing was changed")
+}
+
 /// Where deploy logs go, as for `apply`.
 const LOG_DIR: &str = ".modalplan/logs";
 
@@ -28,7 +33,7 @@ const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long running work may go on after Ctrl-C.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
 
-pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus, Report> {
     let target = &args.target;
     let manifest = target::load_manifest(&target.manifest.manifest)?;
     target::check_environment(&manifest, &target.environment)?;
@@ -50,14 +55,19 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
             .values()
             .map(|deployment| deployment.image.clone())
             .collect();
-        options.unavailable_images = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT)
-            .check_all(&images)
-            .await;
+        let registry = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT);
+        let Some(unavailable) = interrupt.cut(registry.check_all(&images)).await else {
+            return Ok(nothing_deployed());
+        };
+        options.unavailable_images = unavailable;
     }
-    let observed = backend
-        .observe(&options.observe_request(&sandbox))
+    let Some(observed) = interrupt
+        .cut(backend.observe(&options.observe_request(&sandbox)))
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+    else {
+        return Ok(nothing_deployed());
+    };
+    let observed = observed.map_err(|error| target::backend_report(&error, None))?;
     let mut plan = crate::plan::plan(&sandbox, &observed, &options);
     plan.actions
         .retain(|action| action.reference.as_deref() == Some(reference.as_str()));
@@ -110,20 +120,13 @@ pub async fn run(args: &DeployArgs) -> Result<ExitStatus, Report> {
         protect: sandbox.protect.clone(),
         grace_period: GRACE_PERIOD,
     };
-    let (handle, interrupt) = Interrupt::new();
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            handle.trigger();
-        }
-    });
     let events: apply::EventSink = Arc::new(|event: &Event| {
         if !matches!(event, Event::Finished(_)) {
             printer::stderr(&format!("{event}\n"));
         }
     });
     let backend: Arc<dyn ModalBackend> = backend;
-    let report = apply::execute(backend, &plan, &settings, interrupt, events).await;
-    watcher.abort();
+    let report = apply::execute(backend, &plan, &settings, interrupt.clone(), events).await;
 
     let Some(app) = report.apps.first() else {
         return Ok(report.exit_status());

@@ -1,10 +1,14 @@
 //! One module per verb. Each resolves its arguments into settings, calls the core, and hands the result
 //! to a renderer; none prints except through [`crate::printer`].
 
+use std::future::Future;
+
 use miette::Report;
 
 use crate::cli::{Cli, Command, SecretsCommand};
+use crate::codes::Code;
 use crate::exit::ExitStatus;
+use crate::interrupt::Interrupt;
 
 pub mod apply;
 pub mod deploy;
@@ -20,23 +24,72 @@ pub mod status;
 mod target;
 pub mod validate;
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Commands that talk to Modal run with a listener for Ctrl-C and SIGTERM
+/// (see [`crate::interrupt`]): read-only ones are cut at the first signal, `apply` and `deploy` wind
+/// down through the executor.
 pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
+    const NOTHING_CHANGED: &str = "interrupted while reading Modal: nothing was changed";
+    const CALL_ABANDONED: &str =
+        "interrupted: the call was abandoned; it may still run to its end on Modal";
+    const PRUNE_CUT: &str = "interrupted: apps listed as stopped above stay stopped, the others were left as they were; run it again to finish";
+    let color = cli.color;
     match cli.command {
-        Command::Validate(args) => validate::run(&args, cli.color),
+        Command::Validate(args) => validate::run(&args, color),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
-        Command::Plan(args) => plan::run(&args, cli.color).await,
-        Command::Apply(args) => apply::run(&args, cli.color).await,
-        Command::Deploy(args) => deploy::run(&args).await,
-        Command::Logs(args) => logs::run(&args).await,
-        Command::Invoke(args) => invoke::run(&args).await,
-        Command::Smoke(args) => smoke::run(&args).await,
-        Command::Secrets(SecretsCommand::Check(args)) => secrets::check(&args).await,
-        Command::Status(args) => status::run(&args).await,
         Command::Init(args) => init::run(&args),
-        Command::Prune(args) => prune::run(&args).await,
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
+        Command::Apply(args) => {
+            with_signals(async |interrupt| apply::run(&args, color, interrupt).await).await
+        }
+        Command::Deploy(args) => {
+            with_signals(async |interrupt| deploy::run(&args, interrupt).await).await
+        }
+        Command::Plan(args) => cut(plan::run(&args, color), Some(NOTHING_CHANGED)).await,
+        Command::Status(args) => cut(status::run(&args), Some(NOTHING_CHANGED)).await,
+        Command::Secrets(SecretsCommand::Check(args)) => {
+            cut(secrets::check(&args), Some(NOTHING_CHANGED)).await
+        }
+        Command::Invoke(args) => cut(invoke::run(&args), Some(CALL_ABANDONED)).await,
+        Command::Smoke(args) => cut(smoke::run(&args), Some(CALL_ABANDONED)).await,
+        Command::Prune(args) => cut(prune::run(&args), Some(PRUNE_CUT)).await,
+        // Following logs ends with Ctrl-C: the stream stops, with no diagnostic.
+        Command::Logs(args) => cut(logs::run(&args), None).await,
     }
+}
+
+/// Runs `work` with a listener counting Ctrl-C and SIGTERM into the interrupt it gets.
+async fn with_signals(
+    work: impl AsyncFnOnce(&Interrupt) -> Result<ExitStatus, Report>,
+) -> Result<ExitStatus, Report> {
+    let (handle, interrupt) = Interrupt::new();
+    let listener = tokio::spawn(crate::interrupt::listen(handle));
+    let status = work(&interrupt).await;
+    listener.abort();
+    status
+}
+
+/// Runs `work` unless a signal comes first; then its `modal` processes are stopped, `message` (if any)
+/// is printed as an `ERR_INTERRUPTED` diagnostic and the run ends with exit code 130.
+async fn cut(
+    work: impl Future<Output = Result<ExitStatus, Report>>,
+    message: Option<&str>,
+) -> Result<ExitStatus, Report> {
+    with_signals(async |interrupt| match interrupt.cut(work).await {
+        Some(status) => status,
+        None => Ok(message.map_or(ExitStatus::Interrupted, interrupted)),
+    })
+    .await
+}
+
+/// Prints `message` as an `ERR_INTERRUPTED` diagnostic; exit code 130.
+pub(crate) fn interrupted(message: &str) -> ExitStatus {
+    let report = miette::miette!(
+        code = Code::ErrInterrupted.as_str(),
+        help = "run it again when you are ready",
+        "{message}"
+    );
+    crate::printer::stderr(&format!("{report:?}\n"));
+    ExitStatus::Interrupted
 }

@@ -11,15 +11,15 @@ use tempfile::TempDir;
 
 use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
 
-const LITELLM_GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub(crate) const LITELLM_GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const LITELLM_GOOD_2: &str = "ghcr.io/acme/theory/llm-litellm@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const LITELLM_DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead00000000000000000000000000000000000000000000000000000000beef";
 /// Pullable; its containers' smoke function answers an error envelope.
-const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sha256:4444444444444444444444444444444444444444444444444444444444444444";
+pub(crate) const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sha256:4444444444444444444444444444444444444444444444444444444444444444";
 /// Pullable; its containers' smoke function raises.
 const LITELLM_SMOKE_RAISES: &str = "ghcr.io/acme/theory/llm-litellm@sha256:5555555555555555555555555555555555555555555555555555555555555555";
 /// Pullable; its containers' smoke function sleeps 60s, past the smoke timeout the tests set.
-const LITELLM_SMOKE_SLEEPS: &str = "ghcr.io/acme/theory/llm-litellm@sha256:7777777777777777777777777777777777777777777777777777777777777777";
+pub(crate) const LITELLM_SMOKE_SLEEPS: &str = "ghcr.io/acme/theory/llm-litellm@sha256:7777777777777777777777777777777777777777777777777777777777777777";
 const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
 
@@ -67,7 +67,7 @@ fn module_source() -> String {
     )
 }
 
-fn processor(reference: &str, image: &str, secrets: &[&str]) -> String {
+pub(crate) fn processor(reference: &str, image: &str, secrets: &[&str]) -> String {
     let required: Vec<String> = secrets.iter().map(|name| format!("\"{name}\"")).collect();
     format!(
         "[[processor]]\nref = \"{reference}\"\nimage.oci = \"{image}\"\nsecrets.required = [{}]\nruntime = {{ cpu = 1.0, memory_mb = 2048, timeout_s = 60 }}\n\n",
@@ -76,13 +76,13 @@ fn processor(reference: &str, image: &str, secrets: &[&str]) -> String {
 }
 
 /// A project folder (manifest and module) next to a running emulator.
-struct Project {
-    emulator: Emulator,
+pub(crate) struct Project {
+    pub(crate) emulator: Emulator,
     dir: TempDir,
 }
 
 impl Project {
-    fn new(cli: ModalCli, processors: &str) -> Project {
+    pub(crate) fn new(cli: ModalCli, processors: &str) -> Project {
         let emulator = Emulator::start(cli, &seed());
         let dir = tempfile::Builder::new()
             .prefix("modalplan-apply-")
@@ -95,14 +95,14 @@ impl Project {
         project
     }
 
-    fn write_manifest(&self, processors: &str) {
+    pub(crate) fn write_manifest(&self, processors: &str) {
         let manifest = format!(
             "version = 1\nprotect = [\"llm-keep-v1\"]\n\n[modal]\nmodule = \"modal_app\"\nworkdir = \"code\"\nenvironments = [\"main\"]\n\n[smoke]\nfunction = \"smoke\"\npayload = {{ schema = \"v1\", mode = \"real\", params = {{}} }}\ntimeout = \"120s\"\n\n[secrets.REGISTRY_AUTH]\nkeys = [\"REGISTRY_USERNAME\", \"REGISTRY_PASSWORD\"]\n\n[secrets.OPENAI_API_KEY]\nkeys = [\"OPENAI_API_KEY\"]\n\n{processors}"
         );
         fs::write(self.dir.path().join("processors.toml"), manifest).expect("manifest");
     }
 
-    fn command(&self, arguments: &[&str]) -> std::process::Command {
+    pub(crate) fn command(&self, arguments: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
         command
             .args(arguments)
@@ -116,11 +116,11 @@ impl Project {
         command
     }
 
-    fn run(&self, arguments: &[&str]) -> Output {
+    pub(crate) fn run(&self, arguments: &[&str]) -> Output {
         self.command(arguments).output().expect("run modalplan")
     }
 
-    fn apply(&self, extra: &[&str]) -> Output {
+    pub(crate) fn apply(&self, extra: &[&str]) -> Output {
         let mut arguments = vec!["apply", "--yes", "--no-registry-check"];
         arguments.extend_from_slice(extra);
         self.run(&arguments)
@@ -143,7 +143,7 @@ impl Project {
     }
 
     /// `(version, tag, rollback_version)` of an app's history, oldest first.
-    fn history(&self, name: &str) -> Vec<(u64, String, u64)> {
+    pub(crate) fn history(&self, name: &str) -> Vec<(u64, String, u64)> {
         let app = self.app(name);
         let mut history: Vec<(u64, String, u64)> = app["history"]
             .as_array()
@@ -165,7 +165,7 @@ impl Project {
     }
 
     /// `(state, current version)`.
-    fn live(&self, name: &str) -> (String, u64) {
+    pub(crate) fn live(&self, name: &str) -> (String, u64) {
         let app = self.app(name);
         (
             app["state"].as_str().unwrap_or("absent").to_owned(),
@@ -173,7 +173,7 @@ impl Project {
         )
     }
 
-    fn rpc_count(&self, rpc: &str) -> usize {
+    pub(crate) fn rpc_count(&self, rpc: &str) -> usize {
         self.emulator
             .rpcs()
             .iter()
@@ -182,11 +182,11 @@ impl Project {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn describe(output: &Output) -> String {
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         output.status.code(),
@@ -196,7 +196,7 @@ fn describe(output: &Output) -> String {
 }
 
 /// The summary table's row of an app, its duration cut off.
-fn row(output: &Output, app: &str) -> String {
+pub(crate) fn row(output: &Output, app: &str) -> String {
     let stdout = text(&output.stdout);
     let line = stdout
         .lines()
@@ -210,7 +210,7 @@ fn row(output: &Output, app: &str) -> String {
     cells[..cells.len() - 1].join(" | ")
 }
 
-fn tag_of(project: &Project, name: &str) -> String {
+pub(crate) fn tag_of(project: &Project, name: &str) -> String {
     project
         .history(name)
         .last()

@@ -11,5 +11,6 @@ mod plan;
 mod registry;
 mod reliability;
 mod secrets_leak;
+mod signals;
 mod support;
 mod validate;
