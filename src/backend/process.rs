@@ -302,55 +302,6 @@ mod tests {
         assert_eq!(lines, ["err", "out"]);
     }
 
-    #[tokio::test]
-    async fn dropping_a_running_process_signals_its_whole_group() {
-        let folder = tempfile::tempdir().unwrap();
-        let pid_file = folder.path().join("pid");
-        let spec = ProcessSpec {
-            argv: vec![
-                "sh".into(),
-                "-c".into(),
-                format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
-            ],
-            timeout: Duration::from_secs(60),
-            ..ProcessSpec::default()
-        };
-        let run = spec.run();
-        let cut = async {
-            while std::fs::read_to_string(&pid_file).map_or(true, |text| text.trim().is_empty()) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::select! {
-            _ = run => panic!("the process should still be running"),
-            () = cut => {}
-        }
-        let grandchild: i32 = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let mut alive = true;
-        for _ in 0..50 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            // Gone, or a zombie waiting for whatever reaps orphans here.
-            let state =
-                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-            let zombie = state
-                .rsplit(") ")
-                .next()
-                .is_some_and(|rest| rest.starts_with('Z'));
-            if state.is_empty() || zombie {
-                alive = false;
-                break;
-            }
-        }
-        assert!(
-            !alive,
-            "the grandchild {grandchild} outlived the dropped run"
-        );
-    }
-
     /// Gone, or a zombie waiting for whatever reaps orphans here.
     fn ended(pid: i32) -> bool {
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -361,18 +312,27 @@ mod tests {
                 .is_some_and(|rest| rest.starts_with('Z'))
     }
 
-    #[tokio::test]
-    async fn settling_kills_what_ignored_the_sigterm_of_a_dropped_run() {
+    /// Polls for a second at most until `pid` has ended.
+    async fn ends_soon(pid: i32) -> bool {
+        for _ in 0..50 {
+            if ended(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Runs `sh -c "<setup> sleep 30 & ...; wait"`, drops the run once the background `sleep` (a
+    /// grandchild in the run's process group) has started, and returns that grandchild's pid.
+    async fn drop_a_run_with_a_grandchild(setup: &str) -> i32 {
         let folder = tempfile::tempdir().unwrap();
         let pid_file = folder.path().join("pid");
         let spec = ProcessSpec {
             argv: vec![
                 "sh".into(),
                 "-c".into(),
-                format!(
-                    "trap '' TERM; sleep 30 & echo $! > {}; wait",
-                    pid_file.display()
-                ),
+                format!("{setup} sleep 30 & echo $! > {}; wait", pid_file.display()),
             ],
             timeout: Duration::from_secs(60),
             ..ProcessSpec::default()
@@ -387,24 +347,33 @@ mod tests {
             _ = run => panic!("the process should still be running"),
             () = started => {}
         }
-        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+        std::fs::read_to_string(&pid_file)
             .unwrap()
             .trim()
             .parse()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dropping_a_running_process_signals_its_whole_group() {
+        let grandchild = drop_a_run_with_a_grandchild("").await;
+        assert!(
+            ends_soon(grandchild).await,
+            "the grandchild {grandchild} outlived the dropped run"
+        );
+    }
+
+    #[tokio::test]
+    async fn settling_kills_what_ignored_the_sigterm_of_a_dropped_run() {
+        let grandchild = drop_a_run_with_a_grandchild("trap '' TERM;").await;
         // The grandchild ignores the SIGTERM the dropped run sent its group.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!ended(grandchild), "SIGTERM should have been ignored");
         settle_signalled_groups().await;
-        let mut gone = false;
-        for _ in 0..50 {
-            if ended(grandchild) {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(gone, "the grandchild {grandchild} outlived settling");
+        assert!(
+            ends_soon(grandchild).await,
+            "the grandchild {grandchild} outlived settling"
+        );
     }
 
     #[tokio::test]

@@ -207,6 +207,17 @@ fn project_with_a_good_v3() -> (Project, String) {
     (project, good_tag)
 }
 
+/// Modal's history: v4 (tagged `v4_tag_prefix…`) was deployed, then one rollback made v3's deployment
+/// live as v5.
+fn assert_rolled_back_to_v3(project: &Project, v4_tag_prefix: &str, good_tag: &str) {
+    let history = project.history("llm-litellm-v1");
+    assert_eq!(history.len(), 5, "{history:?}");
+    assert!(history[3].1.starts_with(v4_tag_prefix), "{history:?}");
+    assert_eq!(history[4], (5, good_tag.to_owned(), 3));
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
+    assert_eq!(project.rpc_count("AppRollback"), 1);
+}
+
 #[test]
 fn sigterm_during_a_smoke_check_kills_it_after_the_grace_period_and_rolls_back() {
     let (project, good_tag) = project_with_a_good_v3();
@@ -245,12 +256,7 @@ fn sigterm_during_a_smoke_check_kills_it_after_the_grace_period_and_rolls_back()
         "{}",
         describe(&output)
     );
-    let history = project.history("llm-litellm-v1");
-    assert_eq!(history.len(), 5, "{history:?}");
-    assert!(history[3].1.starts_with("mp1-777777777777-"), "{history:?}");
-    assert_eq!(history[4], (5, good_tag, 3));
-    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
-    assert_eq!(project.rpc_count("AppRollback"), 1);
+    assert_rolled_back_to_v3(&project, "mp1-777777777777-", &good_tag);
 }
 
 #[test]
@@ -287,12 +293,7 @@ fn signals_during_a_rollback_let_it_finish() {
     let stdout = text(&output.stdout);
     assert!(stdout.contains("Apply interrupted: "), "{stdout}");
     assert!(!stdout.contains("ERR_ROLLBACK_FAILED"), "{stdout}");
-    let history = project.history("llm-litellm-v1");
-    assert_eq!(history.len(), 5, "{history:?}");
-    assert!(history[3].1.starts_with("mp1-444444444444-"), "{history:?}");
-    assert_eq!(history[4], (5, good_tag, 3));
-    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
-    assert_eq!(project.rpc_count("AppRollback"), 1);
+    assert_rolled_back_to_v3(&project, "mp1-444444444444-", &good_tag);
 }
 
 #[test]
