@@ -103,6 +103,35 @@ impl ProcessSpec {
         })
     }
 
+    /// Starts it in its own process group with standard input, output and error piped, and NOT killed
+    /// when its handle is dropped: for a helper that must outlive a cut future (or modalplan itself)
+    /// long enough to undo what it did once its standard input closes, like the apply lock's.
+    pub fn spawn_held(&self) -> Result<Child, BackendError> {
+        let (program, args) = self
+            .argv
+            .split_first()
+            .ok_or_else(|| BackendError::CliMissing {
+                program: String::new(),
+                reason: "no program given".into(),
+            })?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .envs(&self.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        command.spawn().map_err(|error| BackendError::CliMissing {
+            program: program.clone(),
+            reason: error.to_string(),
+        })
+    }
+
     async fn run_with_log(
         &self,
         log: Option<Arc<Mutex<std::fs::File>>>,
