@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::plan::ActionKind;
 
 mod executor;
+pub mod lock;
 pub mod report;
 pub mod saved;
 #[cfg(test)]

@@ -49,9 +49,13 @@ pub enum FakeCall {
         app: String,
     },
     /// A request for the apply lock of these environments.
-    Lock { environments: Vec<String> },
+    Lock {
+        environments: Vec<String>,
+    },
     /// The release of a held lock.
-    Unlock { environments: Vec<String> },
+    Unlock {
+        environments: Vec<String>,
+    },
 }
 
 impl FakeCall {

@@ -11,12 +11,22 @@ use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, InterruptHa
 use crate::backend::ModalBackend;
 use crate::cli::{ApplyArgs, ColorChoice};
 use crate::exit::ExitStatus;
-use crate::manifest;
-use crate::plan::ActionKind;
+use crate::manifest::{self, ValidManifest};
+use crate::plan::{ActionKind, Plan};
 use crate::{printer, render};
 
 pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
-    let (manifest, plan) = match &args.plan_file {
+    super::apply_lock::run_locked(
+        args,
+        || prepare(args, color),
+        |(manifest, plan)| execute(args, manifest, plan),
+    )
+    .await
+}
+
+/// The plan to apply: a fresh one, or the saved one once it is checked to be current.
+async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest, Plan), Report> {
+    Ok(match &args.plan_file {
         None => super::plan::make_plan(&args.selection, color).await?,
         Some(path) => {
             let manifest = manifest::load(&args.selection.manifest.manifest)
@@ -35,7 +45,15 @@ pub async fn run(args: &ApplyArgs, color: ColorChoice) -> Result<ExitStatus, Rep
             })?;
             (manifest, plan)
         }
-    };
+    })
+}
+
+/// Shows the plan, asks for confirmation, executes it and reports.
+async fn execute(
+    args: &ApplyArgs,
+    manifest: ValidManifest,
+    plan: Plan,
+) -> Result<ExitStatus, Report> {
     let parallelism = usize::from(args.parallelism);
     let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(&manifest));
 

@@ -7,7 +7,9 @@ use crate::cli::{Cli, Command, SecretsCommand};
 use crate::exit::ExitStatus;
 
 pub mod apply;
+mod apply_lock;
 pub mod deploy;
+pub mod force_unlock;
 pub mod init;
 pub mod invoke;
 pub mod logs;
@@ -28,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Name(args) => name::run(&args),
         Command::Plan(args) => plan::run(&args, cli.color).await,
         Command::Apply(args) => apply::run(&args, cli.color).await,
+        Command::ForceUnlock(args) => force_unlock::run(&args).await,
         Command::Deploy(args) => deploy::run(&args).await,
         Command::Logs(args) => logs::run(&args).await,
         Command::Invoke(args) => invoke::run(&args).await,

@@ -8,7 +8,7 @@ input and answers JSON lines on standard output.
       Takes the lock of every environment, in sorted order, all or none: `Dict.put(KEY, record,
       skip_if_exists=True)` is Modal's atomic put-if-absent; when one is held, what was taken is given
       back. While the lock is held by another run it retries with backoff for `wait_s` seconds, saying
-      {"status": "waiting", "environment", "lock"} once. Then it answers {"status": "acquired", "lock_id"}
+      {"status": "waiting", "environment", "lock"} once (and gives up when standard input ends). Then it answers {"status": "acquired", "lock_id"}
       or {"status": "held", "environment", "lock"} (and exits). Once acquired it holds: it refreshes the
       heartbeat every `heartbeat_s` seconds, and when standard input ends (modalplan is done, or died and
       its end of the pipe closed) or reads `release`, it removes its own locks (checking the id first) and
@@ -24,6 +24,7 @@ LOCK is the record with "heartbeat_at" added. Failures: {"status": "error", "kin
 import json
 import os
 import secrets
+import select
 import signal
 import sys
 import threading
@@ -138,6 +139,12 @@ def remove_own(store, environment, lock_id):
     return own
 
 
+def input_ends_within(seconds):
+    """Waits up to `seconds`; True when standard input ended (or spoke) meanwhile: modalplan is gone."""
+    readable, _, _ = select.select([sys.stdin], [], [], seconds)
+    return bool(readable)
+
+
 class Stop(Exception):
     pass
 
@@ -208,7 +215,8 @@ def take_all(stores, environments, holder, lock_id, wait_s, taken):
         if not said_waiting:
             said_waiting = True
             emit({"status": "waiting", "environment": environment, "lock": lock})
-        time.sleep(min(backoff, remaining))
+        if input_ends_within(min(backoff, remaining)):
+            return False  # modalplan is gone: stop waiting
         backoff = min(backoff * 2, MAX_BACKOFF_S)
 
 

@@ -17,11 +17,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::ModalCli;
+use crate::backend::BackendError;
 use crate::backend::lock::{
     ForceUnlock, HeldLock, LockAttempt, LockRecord, LockRelease, LockRequest,
 };
 use crate::backend::process::{ProcessSpec, kill_group};
-use crate::backend::BackendError;
 
 /// The lock helper, embedded in the binary.
 pub const LOCK_HELPER: &str = include_str!("lock.py");
@@ -187,9 +187,7 @@ pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, 
     let mut waited = false;
     let answer = async {
         loop {
-            let Some(line) = next_line(&mut lines).await else {
-                return None;
-            };
+            let line = next_line(&mut lines).await?;
             if line.status == "waiting" {
                 waited = true;
                 if let (Some(environment), Some(lock)) = (&line.environment, &line.lock) {
@@ -201,18 +199,15 @@ pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, 
         }
     };
     let limit = cli.config.read_timeout + request.wait;
-    let line = match tokio::time::timeout(limit, answer).await {
-        Ok(line) => line,
-        Err(_) => {
-            // Not holding anything yet: SIGTERM makes it give back what it took, then it ends.
-            if let Some(pid) = pid {
-                kill_group(pid).await;
-            }
-            return Err(BackendError::Timeout {
-                command: LOCK_HELPER_COMMAND.into(),
-                timeout: limit,
-            });
+    let Ok(line) = tokio::time::timeout(limit, answer).await else {
+        // Not holding anything yet: SIGTERM makes it give back what it took, then it ends.
+        if let Some(pid) = pid {
+            kill_group(pid).await;
         }
+        return Err(BackendError::Timeout {
+            command: LOCK_HELPER_COMMAND.into(),
+            timeout: limit,
+        });
     };
     let Some(line) = line else {
         let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
