@@ -88,9 +88,15 @@ pub enum Command {
 
     /// Make Modal match the manifest: deploy, smoke-check, roll back what fails.
     #[command(
-        after_help = "Examples:\n  modalplan apply --env main\n  modalplan apply plan.json --yes"
+        after_help = "Examples:\n  modalplan apply --env main\n  modalplan apply plan.json --yes\n  modalplan apply --env main --yes --lock-timeout 10m   # wait for another apply's lock"
     )]
     Apply(ApplyArgs),
+
+    /// Remove the apply lock of an environment left by a run that is gone.
+    #[command(
+        after_help = "Example:\n  modalplan force-unlock --env main lk-3f9a0c21b7e4   # the id ERR_LOCKED showed\n\nOnly when the run that holds it is gone (its last heartbeat is old): a running apply's lock is\nreleased by that apply, and removing it lets another apply deploy at the same time."
+    )]
+    ForceUnlock(ForceUnlockArgs),
 
     /// Deploy one processor to your personal sandbox (`<user>-<branch>-<app>`).
     #[command(
@@ -255,6 +261,38 @@ pub struct ApplyArgs {
     /// changed rolled back).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub grace_period: u64,
+
+    /// How long to wait for the apply lock while another run holds it (`30s`, `10m`); the plan is then
+    /// made again. 0: fail at once with `ERR_LOCKED`.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = lock_timeout)]
+    pub lock_timeout: std::time::Duration,
+
+    /// Do not take the apply lock. Dangerous: another apply may deploy the same apps at the same time.
+    #[arg(long, conflicts_with = "lock_timeout")]
+    pub no_lock: bool,
+}
+
+/// `0`, or a duration such as `30s`, `10m`, `1h`.
+fn lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::manifest::duration::parse(text)
+        .ok_or_else(|| "write 0 or a duration such as `30s`, `10m` or `1h`".to_owned())
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The environment whose apply lock to remove.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// The id of the lock, as `ERR_LOCKED` shows it; a lock with another id is left alone.
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: String,
 }
 
 #[derive(Debug, Args)]

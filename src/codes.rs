@@ -40,6 +40,8 @@ pub enum Code {
     ErrStalePlan,
     ErrPlanFile,
     ErrConcurrentChange,
+    /// Another run holds the apply lock of an environment.
+    ErrLocked,
     ErrInterrupted,
     ErrUsage,
     // Warnings.
@@ -80,6 +82,7 @@ impl Code {
         Code::ErrStalePlan,
         Code::ErrPlanFile,
         Code::ErrConcurrentChange,
+        Code::ErrLocked,
         Code::ErrInterrupted,
         Code::ErrUsage,
         Code::WarnOptionalSecretMissing,
@@ -119,6 +122,7 @@ impl Code {
             Code::ErrStalePlan => "ERR_STALE_PLAN",
             Code::ErrPlanFile => "ERR_PLAN_FILE",
             Code::ErrConcurrentChange => "ERR_CONCURRENT_CHANGE",
+            Code::ErrLocked => "ERR_LOCKED",
             Code::ErrInterrupted => "ERR_INTERRUPTED",
             Code::ErrUsage => "ERR_USAGE",
             Code::WarnOptionalSecretMissing => "WARN_OPTIONAL_SECRET_MISSING",

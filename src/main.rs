@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(report) => {
             printer::stderr(&format!("{report:?}\n"));
-            ExitStatus::Failure.into()
+            modalplan::commands::exit_status_of(&report).into()
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::plan::ActionKind;
 
 mod executor;
+pub mod lock;
 pub mod report;
 pub mod saved;
 #[cfg(test)]

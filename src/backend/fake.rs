@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::lock::{
+    ApplyLocks, ForceUnlock, HeldLock, LockAttempt, LockRecord, LockRelease, LockRequest,
+};
 use super::{
     AppState, BackendError, CallRequest, DeployRequest, DeploymentRecord, ModalBackend,
     ObserveRequest, Observed, ObservedApp, ObservedEnvironment,
@@ -45,6 +48,14 @@ pub enum FakeCall {
         environment: String,
         app: String,
     },
+    /// A request for the apply lock of these environments.
+    Lock {
+        environments: Vec<String>,
+    },
+    /// The release of a held lock.
+    Unlock {
+        environments: Vec<String>,
+    },
 }
 
 impl FakeCall {
@@ -67,6 +78,8 @@ impl FakeCall {
                 version,
             } => format!("rollback {environment}/{app} v{version}"),
             FakeCall::Stop { environment, app } => format!("stop {environment}/{app}"),
+            FakeCall::Lock { environments } => format!("lock {}", environments.join(",")),
+            FakeCall::Unlock { environments } => format!("unlock {}", environments.join(",")),
         }
     }
 }
@@ -111,6 +124,10 @@ struct State {
     moves: BTreeMap<String, String>,
     deploys_running: usize,
     max_deploys_running: usize,
+    /// Environment → the apply lock held in it.
+    locks: BTreeMap<String, LockRecord>,
+    locks_taken: u32,
+    lock_fault: Option<BackendError>,
 }
 
 /// The in-memory backend. Cheap to clone; clones share state.
@@ -219,6 +236,26 @@ impl FakeBackend {
             .apps
             .get(&(environment.to_owned(), app.to_owned()))
             .is_some_and(|entry| entry.stopped)
+    }
+
+    /// Another run holds the apply lock of `environment`.
+    pub fn hold_lock(&self, environment: &str, lock: LockRecord) {
+        self.state().locks.insert(environment.to_owned(), lock);
+    }
+
+    /// Another run releases the apply lock of `environment`.
+    pub fn drop_lock(&self, environment: &str) {
+        self.state().locks.remove(environment);
+    }
+
+    /// The apply lock held in `environment`.
+    pub fn lock_of(&self, environment: &str) -> Option<LockRecord> {
+        self.state().locks.get(environment).cloned()
+    }
+
+    /// Every lock request fails with this error.
+    pub fn fail_lock(&self, error: BackendError) {
+        self.state().lock_fault = Some(error);
     }
 
     /// The most deploys that ran at the same time.
@@ -454,5 +491,148 @@ impl ModalBackend for FakeBackend {
                 app: app_name.to_owned(),
             }),
         }
+    }
+}
+
+/// How long the fake waits between two tries of a held lock.
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// Removes the fake's locks of one hold, on release or when dropped.
+struct FakeRelease {
+    state: Arc<Mutex<State>>,
+    id: String,
+    environments: Vec<String>,
+    released: bool,
+}
+
+impl FakeRelease {
+    fn remove(&mut self) -> Vec<String> {
+        self.released = true;
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut lost = Vec::new();
+        for environment in &self.environments {
+            if state
+                .locks
+                .get(environment)
+                .is_some_and(|lock| lock.id == self.id)
+            {
+                state.locks.remove(environment);
+            } else {
+                lost.push(environment.clone());
+            }
+        }
+        lost
+    }
+}
+
+#[async_trait]
+impl LockRelease for FakeRelease {
+    async fn release(mut self: Box<Self>) -> Result<Vec<String>, BackendError> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .calls
+            .push(FakeCall::Unlock {
+                environments: self.environments.clone(),
+            });
+        Ok(self.remove())
+    }
+}
+
+impl Drop for FakeRelease {
+    fn drop(&mut self) {
+        // Like the helper whose input closes: the lock goes even without a release.
+        if !self.released {
+            self.remove();
+        }
+    }
+}
+
+#[async_trait]
+impl ApplyLocks for FakeBackend {
+    async fn lock(&self, request: &LockRequest) -> Result<LockAttempt, BackendError> {
+        let mut environments = request.environments.clone();
+        environments.sort();
+        environments.dedup();
+        {
+            let mut state = self.state();
+            state.calls.push(FakeCall::Lock {
+                environments: environments.clone(),
+            });
+            if let Some(error) = state.lock_fault.clone() {
+                return Err(error);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + request.wait;
+        let mut waited = false;
+        loop {
+            let blocked = {
+                let mut state = self.state();
+                let blocked = environments.iter().find_map(|environment| {
+                    state
+                        .locks
+                        .get(environment)
+                        .map(|lock| (environment.clone(), lock.clone()))
+                });
+                let Some(found) = blocked else {
+                    state.locks_taken += 1;
+                    let id = format!("lk-fake{}", state.locks_taken);
+                    for environment in &environments {
+                        state.locks.insert(
+                            environment.clone(),
+                            LockRecord {
+                                id: id.clone(),
+                                who: request.holder.who.clone(),
+                                operation: request.holder.operation.clone(),
+                                manifest: request.holder.manifest.clone(),
+                                created_at: "2026-01-01T00:00:00Z".into(),
+                                heartbeat_at: Some("2026-01-01T00:00:00Z".into()),
+                            },
+                        );
+                    }
+                    let release = FakeRelease {
+                        state: Arc::clone(&self.state),
+                        id: id.clone(),
+                        environments: environments.clone(),
+                        released: false,
+                    };
+                    return Ok(LockAttempt::Acquired(HeldLock::new(
+                        id,
+                        environments,
+                        waited,
+                        Box::new(release),
+                    )));
+                };
+                found
+            };
+            let (environment, lock) = blocked;
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(LockAttempt::Held { environment, lock });
+            }
+            if !waited {
+                waited = true;
+                (request.on_wait)(&environment, &lock);
+            }
+            tokio::time::sleep(LOCK_RETRY).await;
+        }
+    }
+
+    async fn force_unlock(
+        &self,
+        environment: &str,
+        lock_id: &str,
+    ) -> Result<ForceUnlock, BackendError> {
+        let mut state = self.state();
+        Ok(match state.locks.get(environment).cloned() {
+            None => ForceUnlock::Absent,
+            Some(lock) if lock.id == lock_id => {
+                state.locks.remove(environment);
+                ForceUnlock::Removed(lock)
+            }
+            Some(lock) => ForceUnlock::Mismatch(lock),
+        })
     }
 }

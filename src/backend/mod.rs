@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::codes::Code;
 
 pub mod fake;
+pub mod lock;
 pub mod modal_cli;
 pub mod process;
 

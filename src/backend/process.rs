@@ -74,6 +74,22 @@ impl ProcessSpec {
     /// Starts it in its own process group (so a timeout or an interrupt can signal everything it
     /// started), with standard output and error piped, and standard input piped only when there is some.
     pub fn spawn(&self) -> Result<Child, BackendError> {
+        let stdin = if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        self.start(stdin, true)
+    }
+
+    /// Starts it in its own process group with standard input, output and error piped, and NOT killed
+    /// when its handle is dropped: for a helper that must outlive a cut future (or modalplan itself)
+    /// long enough to undo what it did once its standard input closes, like the apply lock's.
+    pub fn spawn_held(&self) -> Result<Child, BackendError> {
+        self.start(Stdio::piped(), false)
+    }
+
+    fn start(&self, stdin: Stdio, kill_on_drop: bool) -> Result<Child, BackendError> {
         let (program, args) = self
             .argv
             .split_first()
@@ -85,15 +101,11 @@ impl ProcessSpec {
         command
             .args(args)
             .envs(&self.env)
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true);
+            .kill_on_drop(kill_on_drop);
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }

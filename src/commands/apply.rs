@@ -11,25 +11,25 @@ use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, report};
 use crate::backend::ModalBackend;
 use crate::cli::{ApplyArgs, ColorChoice};
 use crate::exit::ExitStatus;
-use crate::manifest;
-use crate::manifest::ValidManifest;
+use crate::manifest::{self, ValidManifest};
 use crate::plan::{ActionKind, Plan};
 use crate::{printer, render};
 
-/// Before the executor starts, a signal cuts the run (nothing was changed); once it runs, a signal makes
-/// it start nothing new and wind down (see [`crate::interrupt`]).
+/// Plans (or checks the saved plan) while taking the apply lock, then applies and releases the lock
+/// (see [`super::apply_lock`]). Until the executor starts, a signal cuts the run: nothing was changed.
+/// Once it runs, a signal makes it start nothing new and wind down (see [`crate::interrupt`]).
 pub async fn run(
     args: &ApplyArgs,
     color: ColorChoice,
     interrupt: &Interrupt,
 ) -> Result<ExitStatus, Report> {
-    let Some(prepared) = interrupt.cut(prepare(args, color)).await else {
-        return Ok(super::interrupted(
-            "interrupted before anything was applied: nothing was changed",
-        ));
-    };
-    let (manifest, plan) = prepared?;
-    execute(args, &manifest, &plan, interrupt).await
+    super::apply_lock::run_locked(
+        args,
+        interrupt,
+        || prepare(args, color),
+        async |(manifest, plan)| execute(args, &manifest, &plan, interrupt).await,
+    )
+    .await
 }
 
 /// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.
@@ -97,7 +97,7 @@ async fn execute(
         });
         let Some(answer) = interrupt.cut(read).await else {
             printer::stderr("\n");
-            return Ok(super::interrupted(
+            return Err(super::interrupted(
                 "interrupted at the prompt: nothing was changed",
             ));
         };

@@ -20,7 +20,7 @@ use crate::printer;
 use crate::registry::{Credentials, Registry};
 
 /// The diagnostic of a deploy cut before it started.
-fn nothing_deployed() -> ExitStatus {
+fn nothing_deployed() -> Report {
     super::interrupted("interrupted before the deploy started: nothing was changed")
 }
 
@@ -57,7 +57,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
             .collect();
         let registry = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT);
         let Some(unavailable) = interrupt.cut(registry.check_all(&images)).await else {
-            return Ok(nothing_deployed());
+            return Err(nothing_deployed());
         };
         options.unavailable_images = unavailable;
     }
@@ -65,7 +65,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         .cut(backend.observe(&options.observe_request(&sandbox)))
         .await
     else {
-        return Ok(nothing_deployed());
+        return Err(nothing_deployed());
     };
     let observed = observed.map_err(|error| target::backend_report(&error, None))?;
     let mut plan = crate::plan::plan(&sandbox, &observed, &options);

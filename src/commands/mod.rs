@@ -11,7 +11,9 @@ use crate::exit::ExitStatus;
 use crate::interrupt::Interrupt;
 
 pub mod apply;
+mod apply_lock;
 pub mod deploy;
+pub mod force_unlock;
 pub mod init;
 pub mod invoke;
 pub mod logs;
@@ -32,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
     const CALL_ABANDONED: &str =
         "interrupted: the call was abandoned; it may still run to its end on Modal";
     const PRUNE_CUT: &str = "interrupted: apps listed as stopped above stay stopped, the others were left as they were; run it again to finish";
+    const UNLOCK_CUT: &str = "interrupted: the lock may or may not have been removed; run `modalplan force-unlock` again to be sure";
     let color = cli.color;
     match cli.command {
         Command::Validate(args) => validate::run(&args, color),
@@ -46,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Deploy(args) => {
             with_signals(async |interrupt| deploy::run(&args, interrupt).await).await
         }
+        Command::ForceUnlock(args) => cut(force_unlock::run(&args), Some(UNLOCK_CUT)).await,
         Command::Plan(args) => cut(plan::run(&args, color), Some(NOTHING_CHANGED)).await,
         Command::Status(args) => cut(status::run(&args), Some(NOTHING_CHANGED)).await,
         Command::Secrets(SecretsCommand::Check(args)) => {
@@ -70,26 +74,38 @@ async fn with_signals(
     status
 }
 
-/// Runs `work` unless a signal comes first; then its `modal` processes are stopped, `message` (if any)
-/// is printed as an `ERR_INTERRUPTED` diagnostic and the run ends with exit code 130.
+/// Runs `work` unless a signal comes first; then its `modal` processes are stopped and the run ends with
+/// exit code 130, printing `message` (if any) as an `ERR_INTERRUPTED` diagnostic.
 async fn cut(
     work: impl Future<Output = Result<ExitStatus, Report>>,
     message: Option<&str>,
 ) -> Result<ExitStatus, Report> {
     with_signals(async |interrupt| match interrupt.cut(work).await {
         Some(status) => status,
-        None => Ok(message.map_or(ExitStatus::Interrupted, interrupted)),
+        None => message.map_or(Ok(ExitStatus::Interrupted), |message| {
+            Err(interrupted(message))
+        }),
     })
     .await
 }
 
-/// Prints `message` as an `ERR_INTERRUPTED` diagnostic; exit code 130.
-pub(crate) fn interrupted(message: &str) -> ExitStatus {
-    let report = miette::miette!(
+/// An `ERR_INTERRUPTED` diagnostic: the run ends with exit code 130 (see [`exit_status_of`]).
+pub(crate) fn interrupted(message: &str) -> Report {
+    miette::miette!(
         code = Code::ErrInterrupted.as_str(),
         help = "run it again when you are ready",
         "{message}"
-    );
-    crate::printer::stderr(&format!("{report:?}\n"));
-    ExitStatus::Interrupted
+    )
+}
+
+/// The exit code of a run that ended with `report`: 130 for an interrupt, 1 for anything else.
+pub fn exit_status_of(report: &Report) -> ExitStatus {
+    let interrupted = report
+        .code()
+        .is_some_and(|code| code.to_string() == Code::ErrInterrupted.as_str());
+    if interrupted {
+        ExitStatus::Interrupted
+    } else {
+        ExitStatus::Failure
+    }
 }

@@ -131,6 +131,9 @@ class Handlers:
         if request is not None and has_field(request, "app_id") and request.app_id:
             app = state["apps"].get(request.app_id)
             return app["environment"] if app else ""
+        if request is not None and has_field(request, "dict_id") and request.dict_id:
+            found = state.get("dicts", {}).get(request.dict_id)
+            return found["environment"] if found else ""
         if request is not None and has_field(request, "function_id") and request.function_id:
             function = state["functions"].get(request.function_id)
             if function:
@@ -463,6 +466,82 @@ class Handlers:
             secret = secrets[name]
             metadata = self.secret_metadata(state, env, name, secret)
         return reply(api_pb2.SecretGetOrCreateResponse, {"secret_id": secret["secret_id"], "metadata": metadata})
+
+    # ---------------------------------------------------------------- dicts
+
+    @staticmethod
+    def _dict(state: dict, dict_id: str) -> dict:
+        found = state.get("dicts", {}).get(dict_id)
+        if found is None:
+            raise GRPCError(Status.NOT_FOUND, f"Dict {dict_id} not found")
+        return found
+
+    @staticmethod
+    def _b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    async def DictGetOrCreate(self, request, context):
+        """`modal.Dict.from_name(name, environment_name=E, create_if_missing=...)`, hydrated on first use."""
+        with self.store.transaction() as state:
+            env = self.resolve_env(state, request.environment_name)
+            dicts = state.setdefault("dicts", {})
+            name = request.deployment_name
+            found = next((i for i, d in dicts.items() if d["environment"] == env and d["name"] == name), None)
+            if request.object_creation_type == api_pb2.OBJECT_CREATION_TYPE_EPHEMERAL or not name:
+                raise GRPCError(Status.UNIMPLEMENTED, "ephemeral Dicts are not implemented by the modal emulator")
+            if found is None:
+                if request.object_creation_type != api_pb2.OBJECT_CREATION_TYPE_CREATE_IF_MISSING:
+                    raise GRPCError(Status.NOT_FOUND, f"Dict '{name}' not found in environment '{env}'")
+                found = new_id("di")
+                dicts[found] = {
+                    "name": name,
+                    "environment": env,
+                    "created_at": time.time(),
+                    "entries": {self._b64(e.key): self._b64(e.value) for e in request.data},
+                }
+            record = dicts[found]
+        metadata = {"name": name, "creation_info": {"created_at": record["created_at"], "created_by": state["user"]}}
+        return reply(context["reply_type"], {"dict_id": found, "metadata": metadata})
+
+    async def DictUpdate(self, request, context):
+        """Puts every entry; with `if_not_exists`, puts nothing and answers `created = false` when a key exists.
+        Atomic: the check and the write happen in one transaction under the state lock."""
+        with self.store.transaction() as state:
+            entries = self._dict(state, request.dict_id)["entries"]
+            updates = {self._b64(e.key): self._b64(e.value) for e in request.updates}
+            if request.if_not_exists and any(key in entries for key in updates):
+                return reply(context["reply_type"], {"created": False})
+            entries.update(updates)
+        return reply(context["reply_type"], {"created": True})
+
+    async def DictGet(self, request, context):
+        state = self.store.read()
+        entries = self._dict(state, request.dict_id)["entries"]
+        value = entries.get(self._b64(request.key))
+        return reply(context["reply_type"], {"found": value is not None, "value": value})
+
+    async def DictContains(self, request, context):
+        state = self.store.read()
+        entries = self._dict(state, request.dict_id)["entries"]
+        return reply(context["reply_type"], {"found": self._b64(request.key) in entries})
+
+    async def DictPop(self, request, context):
+        with self.store.transaction() as state:
+            entries = self._dict(state, request.dict_id)["entries"]
+            value = entries.pop(self._b64(request.key), None)
+        return reply(context["reply_type"], {"found": value is not None, "value": value})
+
+    async def DictLen(self, request, context):
+        state = self.store.read()
+        return reply(context["reply_type"], {"len": len(self._dict(state, request.dict_id)["entries"])})
+
+    async def DictContents(self, request, context):
+        state = self.store.read()
+        for key, value in self._dict(state, request.dict_id)["entries"].items():
+            yield reply(
+                api_pb2.DictEntry,
+                {"key": key if request.keys else None, "value": value if request.values else None},
+            )
 
     # ---------------------------------------------------------------- deploy: app objects
 

@@ -107,6 +107,9 @@ def normalize(seed: dict) -> dict:
         "mounts": dict(seed.get("mounts", {})),
         "blobs": dict(seed.get("blobs", {})),
         "function_calls": dict(seed.get("function_calls", {})),
+        # Named Dicts: dict id -> {"name", "environment", "created_at", "entries": {base64 key: base64 value}}.
+        # Keys and values arrive serialized by the client and are kept as opaque bytes.
+        "dicts": dict(seed.get("dicts", {})),
     }
     for env in environments:
         if isinstance(env, dict):

@@ -665,3 +665,106 @@ def test_sdk_app_lookup(emulator):
         ("AppGetOrCreate", "llm-litellm-v1", "main"),
         ("AppGetOrCreate", "nope", "main"),
     ]
+
+
+# ---------------------------------------------------------------- dicts (modalplan's apply lock)
+
+DICT_SCRIPT = """
+import json, sys
+import modal
+
+name, env = sys.argv[1], sys.argv[2]
+try:
+    modal.Dict.from_name(name, environment_name=env).get("x")
+    missing = "found"
+except modal.exception.NotFoundError as error:
+    missing = str(error)
+d = modal.Dict.from_name(name, environment_name=env, create_if_missing=True)
+first = d.put("apply", {"id": "lk-1", "who": "alice@host"}, skip_if_exists=True)
+second = d.put("apply", {"id": "lk-2", "who": "bob@host"}, skip_if_exists=True)
+d.put("heartbeat/lk-1", {"at": "2026-01-01T00:00:00+00:00"})
+held = d.get("apply")
+absent = d.get("nope", "default")
+contains = [d.contains("apply"), d.contains("nope")]
+length = d.len()
+items = sorted((k, json.dumps(v, sort_keys=True)) for k, v in d.items())
+popped = d.pop("apply")
+try:
+    d.pop("apply")
+    again = "popped twice"
+except KeyError:
+    again = "KeyError"
+print(json.dumps({"missing": missing, "first": first, "second": second, "held": held, "absent": absent,
+                  "contains": contains, "len": length, "items": items, "popped": popped, "again": again,
+                  "len_after": d.len()}))
+"""
+
+
+def test_a_named_dict_puts_if_absent_atomically_and_pops(emulator):
+    result = emulator.python(DICT_SCRIPT, "modalplan-locks", "staging")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "missing": "Dict 'modalplan-locks' not found in environment 'staging'",
+        "first": True,
+        "second": False,
+        "held": {"id": "lk-1", "who": "alice@host"},
+        "absent": "default",
+        "contains": [True, False],
+        "len": 2,
+        "items": [
+            ["apply", json.dumps({"id": "lk-1", "who": "alice@host"}, sort_keys=True)],
+            ["heartbeat/lk-1", json.dumps({"at": "2026-01-01T00:00:00+00:00"})],
+        ],
+        "popped": {"id": "lk-1", "who": "alice@host"},
+        "again": "KeyError",
+        "len_after": 1,
+    }
+    # One Dict, in its environment, persisted with opaque (base64) keys and values.
+    dicts = list(emulator.state()["dicts"].values())
+    assert [(d["name"], d["environment"], len(d["entries"])) for d in dicts] == [("modalplan-locks", "staging", 1)]
+    calls = [(c["rpc"], c["env"], c.get("if_not_exists", False)) for c in emulator.calls()]
+    assert calls == [
+        ("DictGetOrCreate", "staging", False),
+        ("DictGetOrCreate", "staging", False),
+        ("DictUpdate", "staging", True),
+        ("DictUpdate", "staging", True),
+        ("DictUpdate", "staging", False),
+        ("DictGet", "staging", False),
+        ("DictGet", "staging", False),
+        ("DictContains", "staging", False),
+        ("DictContains", "staging", False),
+        ("DictLen", "staging", False),
+        ("DictContents", "staging", False),
+        ("DictPop", "staging", False),
+        ("DictPop", "staging", False),
+        ("DictLen", "staging", False),
+    ]
+    # The first lookup (no create) failed: the Dict was made by the second.
+    assert [c.get("object_creation_type", 0) for c in emulator.calls() if c["rpc"] == "DictGetOrCreate"] == [0, 1]
+
+
+def test_a_dict_in_an_unknown_environment_is_refused(emulator):
+    code = "import modal\nmodal.Dict.from_name('modalplan-locks', environment_name='qa', create_if_missing=True).len()\n"
+    result = emulator.python(code)
+    assert result.returncode == 1
+    assert "Environment 'qa' not found" in result.stderr
+    assert emulator.state()["dicts"] == {}
+
+
+def test_concurrent_put_if_absent_has_exactly_one_winner(emulator):
+    code = """
+import sys, modal
+d = modal.Dict.from_name("modalplan-locks", environment_name="main", create_if_missing=True)
+print(d.put("apply", sys.argv[1], skip_if_exists=True))
+"""
+    import subprocess
+    import sys as _sys
+
+    processes = [
+        subprocess.Popen([_sys.executable, "-c", code, f"run-{i}"], env=emulator.env, stdout=subprocess.PIPE, text=True)
+        for i in range(4)
+    ]
+    outputs = sorted(p.communicate(timeout=90)[0].strip() for p in processes)
+    assert outputs == ["False", "False", "False", "True"]
+    (record,) = emulator.state()["dicts"].values()
+    assert len(record["entries"]) == 1

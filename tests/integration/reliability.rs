@@ -306,9 +306,12 @@ fn a_plan_file_edited_by_hand_is_refused_and_nothing_is_deployed() {
         "{:?}",
         project.argvs()
     );
-    // The file as written applies.
+    // The file as written applies (the fake `modal` has no interpreter with the Modal SDK for the lock).
     fs::write(&plan, saved).unwrap();
-    let output = project.run("ok", &["apply", plan.to_str().unwrap(), "--yes"]);
+    let output = project.run(
+        "ok",
+        &["apply", plan.to_str().unwrap(), "--yes", "--no-lock"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(project.deploys().len(), 1);
 }
@@ -377,7 +380,11 @@ fn an_oversized_manifest_is_refused_before_it_is_parsed() {
 fn a_ref_full_of_shell_syntax_reaches_modal_as_single_intact_arguments() {
     let reference = "llm/$(touch${IFS}pwned);`touch${IFS}pwned2`|x>y@1";
     let project = FakeProject::new(reference);
-    let output = project.run("ok", &["apply", "--yes", "--no-registry-check"]);
+    // The fake `modal` has no interpreter with the Modal SDK to take the lock with.
+    let output = project.run(
+        "ok",
+        &["apply", "--yes", "--no-registry-check", "--no-lock"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let argvs = project.argvs();
     let deploys: Vec<&Vec<String>> = argvs.iter().filter(|argv| argv[0] == "deploy").collect();
@@ -613,4 +620,32 @@ fn a_secret_deleted_between_plan_and_apply_is_refused_as_a_stale_plan() {
         })
         .collect();
     assert_eq!(live, [(2, 2)]);
+}
+
+#[test]
+fn an_apply_that_cannot_take_the_lock_deploys_nothing() {
+    // The fake `modal` is a script of a Python without the Modal SDK: the lock helper cannot run.
+    let project = FakeProject::new("llm/litellm@1");
+    let output = project.run("ok", &["apply", "--yes", "--no-registry-check"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    // miette wraps at spaces and after hyphens: compare without any whitespace.
+    let squeezed = |text: &str| words(text).replace(' ', "");
+    let stderr = squeezed(&text(&output.stderr));
+    for part in [
+        "ERR_MODAL_CLI",
+        "its Python interpreter could not be found from the script; set MODALPLAN_PYTHON",
+        "(the apply lock is taken on Modal; `--no-lock` skips it, which is dangerous)",
+    ] {
+        assert!(
+            stderr.contains(&squeezed(part)),
+            "{part}\n{}",
+            describe(&output)
+        );
+    }
+    assert!(project.deploys().is_empty());
+    assert!(
+        !project.argvs().iter().any(|argv| argv[0] == "deploy"),
+        "{:?}",
+        project.argvs()
+    );
 }

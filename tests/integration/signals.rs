@@ -10,8 +10,8 @@ use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::apply::{
-    LITELLM_GOOD, LITELLM_SMOKE_ERROR, LITELLM_SMOKE_SLEEPS, Project, describe, processor, row,
-    tag_of, text,
+    LITELLM_GOOD, LITELLM_SMOKE_ERROR, LITELLM_SMOKE_SLEEPS, Project, describe, hold_lock,
+    lock_entries, processor, row, tag_of, text,
 };
 use crate::support::emulator::ModalCli;
 
@@ -195,6 +195,45 @@ fn ctrl_c_while_apply_makes_its_plan_deploys_nothing() {
     assert_eq!(project.emulator.state()["apps"], apps_before);
     assert_eq!(project.rpc_count("AppPublish"), 0);
     assert_eq!(project.rpc_count("FunctionCreate"), 0);
+    // The apply lock it took while planning was given back by its helper.
+    assert_eq!(lock_entries(&project), 0);
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_the_apply_lock_ends_at_once_and_leaves_the_other_lock() {
+    let project = Project::new(ModalCli::New, &litellm(LITELLM_GOOD));
+    let apps_before = project.emulator.state()["apps"].clone();
+    let (mut other, _) = hold_lock(&project);
+    let child = start(
+        &project,
+        &[
+            "apply",
+            "--yes",
+            "--no-registry-check",
+            "--lock-timeout",
+            "10m",
+        ],
+    );
+    // alice's put, this apply's refused one (after which its helper says it waits), and its first retry.
+    wait_for_rpc(&project, "DictUpdate", 3);
+    let output = interrupt_and_wait(&project, child, &[Signal::SIGINT], Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("waiting up to 10m for the apply lock of `main`: held by alice@laptop"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&interrupted(
+            "interrupted before anything was applied: nothing was changed"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(project.emulator.state()["apps"], apps_before);
+    // alice's lock (the lock and its heartbeat) is still there, still hers.
+    assert_eq!(lock_entries(&project), 2);
+    other.kill().expect("stop the other holder");
+    other.wait().expect("reap it");
 }
 
 /// v3 is a version whose smoke check answers, for the tests below to roll back to.

@@ -1,7 +1,8 @@
 //! The real backend: runs the `modal` CLI, and one Python helper on the CLI's own interpreter (which has
 //! the Modal SDK) where that saves a process per app.
 //!
-//! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop.
+//! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop; `lock.rs`
+//! the apply lock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use super::{
 
 pub mod actions;
 pub mod cli_json;
+pub mod lock;
 pub mod people;
 pub mod read;
 
@@ -159,5 +161,23 @@ impl ModalBackend for ModalCli {
 
     async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError> {
         actions::stop(self, environment, app_name).await
+    }
+}
+
+#[async_trait]
+impl crate::backend::lock::ApplyLocks for ModalCli {
+    async fn lock(
+        &self,
+        request: &crate::backend::lock::LockRequest,
+    ) -> Result<crate::backend::lock::LockAttempt, BackendError> {
+        lock::lock(self, request).await
+    }
+
+    async fn force_unlock(
+        &self,
+        environment: &str,
+        lock_id: &str,
+    ) -> Result<crate::backend::lock::ForceUnlock, BackendError> {
+        lock::force_unlock(self, environment, lock_id).await
     }
 }

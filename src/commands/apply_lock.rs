@@ -1,0 +1,226 @@
+//! The apply lock around `modalplan apply`: which environments it locks, who it says holds them, and
+//! the messages of a held lock, a wait and a release that went wrong.
+//!
+//! `apply --sandbox` and `deploy` do not lock: sandbox apps are named after their user and branch, so
+//! no other apply deploys them, and a lock per environment would make every person's sandbox deploy
+//! wait for CI's apply of the same environment.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use miette::{Report, miette};
+
+use crate::apply::lock::{LockedError, ReleaseProblem, holder_from, under_lock};
+use crate::backend::lock::{ApplyLocks, LockRecord, LockRequest};
+use crate::cli::ApplyArgs;
+use crate::codes::Code;
+use crate::exit::ExitStatus;
+use crate::interrupt::Interrupt;
+use crate::manifest::{self, ValidManifest};
+use crate::plan::{Plan, PlanOptions};
+use crate::printer;
+
+/// Runs `prepare` (the plan, or the saved plan's check) while the lock is taken, again if the lock was
+/// waited for, then `body`; releases the lock at the end, whatever the end.
+///
+/// A signal before `body` starts (while planning, or waiting for the lock) ends the run with
+/// `ERR_INTERRUPTED`: dropping the lock closes its helper's input, so the helper stops waiting or gives
+/// back what it took by itself. Once `body` runs, the signal is `body`'s to handle.
+pub async fn run_locked<Prep, PrepFut, Body, BodyFut>(
+    args: &ApplyArgs,
+    interrupt: &Interrupt,
+    prepare: Prep,
+    body: Body,
+) -> Result<ExitStatus, Report>
+where
+    Prep: FnMut() -> PrepFut,
+    PrepFut: Future<Output = Result<(ValidManifest, Plan), Report>>,
+    Body: FnOnce((ValidManifest, Plan)) -> BodyFut,
+    BodyFut: Future<Output = Result<ExitStatus, Report>>,
+{
+    if args.no_lock {
+        printer::stderr(
+            "warning: --no-lock: applying without the apply lock; another apply may deploy the same apps at the same time\n",
+        );
+    }
+    let scope = lock_scope(args);
+    let lock = scope
+        .as_ref()
+        .map(|(backend, request)| (backend as &dyn ApplyLocks, request));
+    let body_started = AtomicBool::new(false);
+    // Boxed, so that it can be dropped (its processes signalled) before waiting for them to end.
+    let mut locked = Box::pin(under_lock(lock, prepare, |prepared| {
+        body_started.store(true, Ordering::SeqCst);
+        body(prepared)
+    }));
+    let locked = loop {
+        tokio::select! {
+            locked = &mut locked => break locked,
+            () = interrupt.wait(), if !body_started.load(Ordering::SeqCst) => {
+                if body_started.load(Ordering::SeqCst) {
+                    // The body started since this wait began: the interrupt is its to handle.
+                    continue;
+                }
+                drop(locked);
+                crate::interrupt::settle().await;
+                return Err(super::interrupted(
+                    "interrupted before anything was applied: nothing was changed",
+                ));
+            }
+        }
+    };
+    if let Some(problem) = &locked.release {
+        printer::stderr(&release_warning(problem));
+    }
+    match locked.result {
+        Ok(status) => Ok(status),
+        Err(LockedError::Inner(report)) => Err(report),
+        Err(LockedError::Lock(error)) => Err(super::target::backend_report(
+            &error,
+            Some(format!(
+                "{} (the apply lock is taken on Modal; `--no-lock` skips it, which is dangerous)",
+                error.help()
+            )),
+        )),
+        Err(LockedError::Held { environment, lock }) => {
+            Err(held_report(&environment, &lock, args.lock_timeout))
+        }
+    }
+}
+
+/// The lock's backend and request, or `None` when this apply does not lock.
+fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, LockRequest)> {
+    if args.no_lock || args.selection.sandbox {
+        return None;
+    }
+    // A manifest or plan file that cannot be read is reported by the plan itself, which fails the same
+    // way: nothing is applied, so nothing needs the lock.
+    let manifest = manifest::load(&args.selection.manifest.manifest)
+        .ok()?
+        .manifest;
+    let environments = match &args.plan_file {
+        Some(path) => crate::apply::saved::load(path).ok()?.environments,
+        None => PlanOptions::select(
+            &manifest,
+            &args.selection.environments,
+            &args.selection.targets,
+        )
+        .ok()?
+        .planned_environments(&manifest),
+    };
+    if environments.is_empty() {
+        return None;
+    }
+    let operation = match &args.plan_file {
+        Some(path) => format!("apply {}", path.display()),
+        None => "apply".to_owned(),
+    };
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    let holder = holder_from(
+        |name| std::env::var(name).ok(),
+        &hostname,
+        operation,
+        args.selection.manifest.manifest.display().to_string(),
+    );
+    let wait = args.lock_timeout;
+    let request = LockRequest {
+        environments,
+        holder,
+        wait,
+        on_wait: Arc::new(move |environment: &str, lock: &LockRecord| {
+            printer::stderr(&format!(
+                "waiting up to {} for the apply lock of `{environment}`: {}\n",
+                words(wait),
+                describe(lock)
+            ));
+        }),
+    };
+    Some((super::plan::backend_for(&manifest), request))
+}
+
+/// A lock as people read it: holder, operation, since when, last heartbeat, id.
+pub fn describe(lock: &LockRecord) -> String {
+    let mut text = format!(
+        "held by {}",
+        if lock.who.is_empty() {
+            "(unknown)"
+        } else {
+            &lock.who
+        }
+    );
+    let doing: Vec<&str> = [lock.operation.as_str(), lock.manifest.as_str()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect();
+    if !doing.is_empty() {
+        let _ = write!(text, " ({})", doing.join(", "));
+    }
+    if !lock.created_at.is_empty() {
+        let _ = write!(text, " since {}", lock.created_at);
+    }
+    let _ = write!(
+        text,
+        ", last heartbeat {}, lock id {}",
+        lock.heartbeat_at.as_deref().unwrap_or("unknown"),
+        lock.id
+    );
+    text
+}
+
+fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Report {
+    let waited = if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" after waiting {}", words(waited))
+    };
+    miette!(
+        code = Code::ErrLocked.as_str(),
+        help = format!(
+            "wait for that run to end, or pass `--lock-timeout 10m` to wait for it; if that run is gone (its last heartbeat is old), remove its lock: `modalplan force-unlock --env {environment} {}`",
+            lock.id
+        ),
+        "the apply lock of `{environment}` is {}{waited}: nothing was applied",
+        describe(lock)
+    )
+}
+
+fn release_warning(problem: &ReleaseProblem) -> String {
+    match problem {
+        ReleaseProblem::Lost {
+            lock_id,
+            environments,
+        } => format!(
+            "warning: the apply lock {lock_id} of `{}` was removed by someone else while this apply ran (`modalplan force-unlock`)\n",
+            environments.join("`, `")
+        ),
+        ReleaseProblem::Failed {
+            lock_id,
+            environments,
+            error,
+        } => format!(
+            "warning: the release of the apply lock {lock_id} of `{}` was not confirmed: {error}; the lock helper goes on trying by itself. If the lock stays, `modalplan force-unlock --env {} {lock_id}`\n",
+            environments.join("`, `"),
+            environments.first().map_or("ENV", String::as_str)
+        ),
+    }
+}
+
+/// `30s`, `10m`, `1h`, `1m30s`.
+fn words(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 3600 && seconds % 3600 == 0 {
+        format!("{}h", seconds / 3600)
+    } else if seconds >= 60 && seconds % 60 == 0 {
+        format!("{}m", seconds / 60)
+    } else if seconds >= 60 {
+        format!("{}m{}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
