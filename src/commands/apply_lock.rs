@@ -136,7 +136,7 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
         on_wait: Arc::new(move |environment: &str, lock: &LockRecord| {
             printer::stderr(&format!(
                 "waiting up to {} for the apply lock of `{environment}`: {}\n",
-                words(wait),
+                crate::manifest::duration::format(wait),
                 describe(lock)
             ));
         }),
@@ -177,7 +177,10 @@ fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Report
     let waited = if waited.is_zero() {
         String::new()
     } else {
-        format!(" after waiting {}", words(waited))
+        format!(
+            " after waiting {}",
+            crate::manifest::duration::format(waited)
+        )
     };
     miette!(
         code = Code::ErrLocked.as_str(),
@@ -208,19 +211,5 @@ fn release_warning(problem: &ReleaseProblem) -> String {
             environments.join("`, `"),
             environments.first().map_or("ENV", String::as_str)
         ),
-    }
-}
-
-/// `30s`, `10m`, `1h`, `1m30s`.
-fn words(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    if seconds >= 3600 && seconds % 3600 == 0 {
-        format!("{}h", seconds / 3600)
-    } else if seconds >= 60 && seconds % 60 == 0 {
-        format!("{}m", seconds / 60)
-    } else if seconds >= 60 {
-        format!("{}m{}s", seconds / 60, seconds % 60)
-    } else {
-        format!("{seconds}s")
     }
 }

@@ -1,5 +1,6 @@
 //! Durations as people write them in the manifest: `300s`, `5m`, `1h30m`, `500ms`.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Parses a sum of `<digits><unit>` parts, units `ms`, `s`, `m`, `h`. `None` when the text is not one,
@@ -34,9 +35,47 @@ pub fn parse(text: &str) -> Option<Duration> {
     (!total.is_zero()).then_some(total)
 }
 
+/// Writes whole seconds the way [`parse`] reads them: `30s`, `10m`, `1h30m`, `1m5s`; `0s` for zero.
+pub fn format(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let parts = [
+        (seconds / 3600, "h"),
+        (seconds / 60 % 60, "m"),
+        (seconds % 60, "s"),
+    ];
+    let mut text = String::new();
+    for (value, unit) in parts {
+        if value > 0 {
+            let _ = write!(text, "{value}{unit}");
+        }
+    }
+    if text.is_empty() {
+        text.push_str("0s");
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_what_it_parses() {
+        for (seconds, text) in [
+            (0, "0s"),
+            (30, "30s"),
+            (90, "1m30s"),
+            (600, "10m"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (3661, "1h1m1s"),
+        ] {
+            assert_eq!(format(Duration::from_secs(seconds)), text);
+            if seconds > 0 {
+                assert_eq!(parse(text), Some(Duration::from_secs(seconds)), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn parses_the_forms_the_schema_allows() {
