@@ -177,7 +177,10 @@ pub async fn check_current(
         return Ok(());
     }
     let observed = backend
-        .observe(&ObserveRequest { environments })
+        .observe(&ObserveRequest {
+            environments,
+            locks: false,
+        })
         .await
         .map_err(SavedPlanError::Backend)?;
     let mut changes: Vec<String> = plan

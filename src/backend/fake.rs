@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::lock::{
-    ApplyLocks, ForceUnlock, HeldLock, LockAttempt, LockRecord, LockRelease, LockRequest,
+    ApplyLocks, ForceUnlock, HeldLock, LockAttempt, LockRecord, LockRelease, LockRequest, LockState,
 };
 use super::{
     AppState, BackendError, CallRequest, DeployRequest, DeploymentRecord, ModalBackend,
@@ -319,6 +319,11 @@ impl ModalBackend for FakeBackend {
         for (environment, managed) in &request.environments {
             let mut observed_environment = ObservedEnvironment {
                 secrets: state.secrets.get(environment).cloned().unwrap_or_default(),
+                lock: match (request.locks, state.locks.get(environment)) {
+                    (false, _) => LockState::NotRead,
+                    (true, None) => LockState::Free,
+                    (true, Some(lock)) => LockState::Held { lock: lock.clone() },
+                },
                 ..ObservedEnvironment::default()
             };
             for ((app_environment, app), entry) in &state.apps {

@@ -37,6 +37,21 @@ pub struct LockRecord {
     pub heartbeat_at: Option<String>,
 }
 
+/// One environment's apply lock as a read of Modal for `plan` or `status` found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LockState {
+    /// The read did not ask for it.
+    #[default]
+    NotRead,
+    /// No run holds it (or no apply ever locked the environment: the Dict does not exist).
+    Free,
+    /// Held: an apply is running, or a run that is gone left its lock behind.
+    Held { lock: LockRecord },
+    /// It could not be read; informational only, so the read that asked for it goes on.
+    Unreadable { reason: String },
+}
+
 /// Who takes a lock, as recorded in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {

@@ -115,6 +115,8 @@ impl BackendError {
 pub struct ObserveRequest {
     /// Environment → the app names whose deployment history is needed (managed apps).
     pub environments: BTreeMap<String, BTreeSet<String>>,
+    /// Also read each environment's apply lock (for `plan` and `status`; apply takes it instead).
+    pub locks: bool,
 }
 
 /// What is deployed, per environment.
@@ -130,6 +132,9 @@ pub struct ObservedEnvironment {
     pub apps: BTreeMap<String, ObservedApp>,
     /// Names of the secrets present.
     pub secrets: BTreeSet<String>,
+    /// The environment's apply lock, when the request asked for it.
+    #[serde(default)]
+    pub lock: lock::LockState,
 }
 
 /// One app as listed.

@@ -35,12 +35,15 @@ pub async fn run(
 /// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.
 async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest, Plan), Report> {
     Ok(match &args.plan_file {
-        None => super::plan::make_plan(&args.selection, color).await?,
+        None => super::plan::make_plan(&args.selection, color, super::plan::LockRead::Skip).await?,
         Some(path) => {
             let manifest = manifest::load(&args.selection.manifest.manifest)
                 .map_err(Report::new)?
                 .manifest;
-            let plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
+            let mut plan =
+                apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
+            // Its notes of locks held when it was made are old news: this apply takes the locks.
+            plan.locks.clear();
             apply::saved::check_current(
                 &plan,
                 &manifest.sha256,

@@ -5,7 +5,6 @@
 //! no other apply deploys them, and a lock per environment would make every person's sandbox deploy
 //! wait for CI's apply of the same environment.
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +21,7 @@ use crate::interrupt::Interrupt;
 use crate::manifest::{self, ValidManifest};
 use crate::plan::{Plan, PlanOptions};
 use crate::printer;
+use crate::render::words;
 
 /// Runs `prepare` (the plan, or the saved plan's check) while the lock is taken, again if the lock was
 /// waited for, then `body`; releases the lock at the end, whatever the end.
@@ -137,40 +137,11 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
             printer::stderr(&format!(
                 "waiting up to {} for the apply lock of `{environment}`: {}\n",
                 crate::manifest::duration::format(wait),
-                describe(lock)
+                words::lock_holder(lock)
             ));
         }),
     };
     Some((super::plan::backend_for(&manifest), request))
-}
-
-/// A lock as people read it: holder, operation, since when, last heartbeat, id.
-pub fn describe(lock: &LockRecord) -> String {
-    let mut text = format!(
-        "held by {}",
-        if lock.who.is_empty() {
-            "(unknown)"
-        } else {
-            &lock.who
-        }
-    );
-    let doing: Vec<&str> = [lock.operation.as_str(), lock.manifest.as_str()]
-        .into_iter()
-        .filter(|part| !part.is_empty())
-        .collect();
-    if !doing.is_empty() {
-        let _ = write!(text, " ({})", doing.join(", "));
-    }
-    if !lock.created_at.is_empty() {
-        let _ = write!(text, " since {}", lock.created_at);
-    }
-    let _ = write!(
-        text,
-        ", last heartbeat {}, lock id {}",
-        lock.heartbeat_at.as_deref().unwrap_or("unknown"),
-        lock.id
-    );
-    text
 }
 
 fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Report {
@@ -189,7 +160,7 @@ fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Report
             lock.id
         ),
         "the apply lock of `{environment}` is {}{waited}: nothing was applied",
-        describe(lock)
+        words::lock_holder(lock)
     )
 }
 

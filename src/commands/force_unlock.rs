@@ -23,7 +23,7 @@ pub async fn run(args: &ForceUnlockArgs) -> Result<ExitStatus, Report> {
         ForceUnlock::Removed(lock) => {
             printer::stdout(&format!(
                 "Removed the apply lock of `{environment}`: {}.\n",
-                super::apply_lock::describe(&lock)
+                crate::render::words::lock_holder(&lock)
             ));
             Ok(ExitStatus::Success)
         }
@@ -35,7 +35,7 @@ pub async fn run(args: &ForceUnlockArgs) -> Result<ExitStatus, Report> {
             ),
             "the apply lock of `{environment}` is not `{}`: it is {}; nothing was removed",
             args.lock_id,
-            super::apply_lock::describe(&lock)
+            crate::render::words::lock_holder(&lock)
         )),
         ForceUnlock::Absent => Err(miette!(
             code = Code::ErrUsage.as_str(),

@@ -7,7 +7,8 @@ use std::time::Duration;
 use miette::{Report, miette};
 
 use crate::backend::modal_cli::{CliConfig, ModalCli};
-use crate::backend::{BackendError, ModalBackend};
+use crate::backend::lock::LockState;
+use crate::backend::{BackendError, ModalBackend, Observed};
 use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
 use crate::manifest::{self, ValidManifest};
@@ -25,7 +26,7 @@ const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
-    let (manifest, plan) = make_plan(&args.selection, color).await?;
+    let (manifest, plan) = make_plan(&args.selection, color, LockRead::Show).await?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan),
         PlanFormat::Json => render::json(&plan),
@@ -60,11 +61,21 @@ pub fn exit_status(plan: &Plan, detailed: bool) -> ExitStatus {
     }
 }
 
+/// Whether a plan reads the apply locks of its environments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockRead {
+    /// `plan`: read them and note the held ones (not for `--sandbox`: sandbox applies take no lock).
+    Show,
+    /// `apply`: it takes the locks itself, meanwhile.
+    Skip,
+}
+
 /// Loads the manifest, reads Modal and the registry, and plans: what `plan` and `apply` without a plan
 /// file both start from.
 pub async fn make_plan(
     selection: &SelectionArgs,
     color: ColorChoice,
+    locks: LockRead,
 ) -> Result<(ValidManifest, Plan), Report> {
     let loaded = manifest::load(&selection.manifest.manifest).map_err(Report::new)?;
     if !loaded.warnings.is_empty() {
@@ -90,11 +101,13 @@ pub async fn make_plan(
             })?);
     }
     let backend = backend_for(&manifest);
-    let request = options.observe_request(&manifest);
+    let mut request = options.observe_request(&manifest);
+    request.locks = locks == LockRead::Show && options.sandbox.is_none();
     let observed = backend
         .observe(&request)
         .await
         .map_err(|error| backend_report(&error))?;
+    printer::stderr(&unread_lock_warnings(&observed));
     if !selection.no_registry_check {
         let images: Vec<_> = manifest
             .processors
@@ -114,6 +127,20 @@ pub async fn make_plan(
     }
     let plan = plan::plan(&manifest, &observed, &options);
     Ok((manifest, plan))
+}
+
+/// A warning per environment whose apply lock could not be read: informational, it never fails a read.
+pub fn unread_lock_warnings(observed: &Observed) -> String {
+    observed
+        .environments
+        .iter()
+        .filter_map(|(environment, seen)| match &seen.lock {
+            LockState::Unreadable { reason } => Some(format!(
+                "warning: could not read the apply lock of `{environment}`, so whether an apply is running there is not known: {reason}\n"
+            )),
+            LockState::NotRead | LockState::Free | LockState::Held { .. } => None,
+        })
+        .collect()
 }
 
 /// The `modal` CLI backend the manifest's `[modal]` section (or `MODALPLAN_MODAL_BIN`) names.

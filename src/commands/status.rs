@@ -1,11 +1,12 @@
-//! `modalplan status`: what is deployed for each ref of one environment, and whether it matches the
-//! manifest (the deploy tag against the fingerprint `plan` computes).
+//! `modalplan status`: what is deployed for each ref of one environment, whether it matches the manifest
+//! (the deploy tag against the fingerprint `plan` computes), and the environment's apply lock.
 
 use std::fmt::Write as _;
 
 use miette::Report;
 
 use super::target;
+use crate::backend::lock::LockState;
 use crate::backend::{AppState, ModalBackend};
 use crate::cli::StatusArgs;
 use crate::exit::ExitStatus;
@@ -31,8 +32,10 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
         })?);
     }
     let backend = target::backend(&manifest);
+    let mut request = options.observe_request(&manifest);
+    request.locks = true;
     let observed = backend
-        .observe(&options.observe_request(&manifest))
+        .observe(&request)
         .await
         .map_err(|error| target::backend_report(&error, None))?;
     let plan = crate::plan::plan(&manifest, &observed, &options);
@@ -113,6 +116,25 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
         rows.len() - differing,
         rows.len()
     );
+    if let Some(line) = lock_line(environment, seen.map(|seen| &seen.lock)) {
+        out.push_str(&line);
+    }
     printer::stdout(&out);
     Ok(ExitStatus::Success)
+}
+
+/// The environment's apply lock: free, held (and how to remove it if its run is gone), or not known.
+fn lock_line(environment: &str, lock: Option<&LockState>) -> Option<String> {
+    match lock? {
+        LockState::Free => Some(format!("Apply lock of `{environment}`: free.\n")),
+        LockState::Held { lock } => Some(format!(
+            "Apply lock of `{environment}`: {}. If that run is gone: `modalplan force-unlock --env {environment} {}`\n",
+            words::lock_holder(lock),
+            lock.id
+        )),
+        LockState::Unreadable { reason } => Some(format!(
+            "Apply lock of `{environment}`: not known, it could not be read: {reason}\n"
+        )),
+        LockState::NotRead => None,
+    }
 }

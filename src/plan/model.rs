@@ -1,6 +1,7 @@
 //! The plan: what would change on Modal, per environment. Serialized as-is for `--format json` and
 //! `--out plan.json`; `format_version` changes when a field does.
 
+use crate::backend::lock::LockRecord;
 use crate::codes::Code;
 
 /// Version of the JSON form of a plan.
@@ -17,6 +18,19 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Warnings that do not block (an optional secret missing, ...).
     pub warnings: Vec<Finding>,
+    /// The apply locks held in planned environments when the plan was made (manifest order): an apply
+    /// was running, or a run that is gone left its lock. Informational: the actions do not depend on
+    /// them. Left out when there are none, so such a plan is the document it was before this field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<EnvironmentLock>,
+}
+
+/// An apply lock held in a planned environment when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnvironmentLock {
+    pub environment: String,
+    /// Who holds it, since when, its last heartbeat and its id.
+    pub lock: LockRecord,
 }
 
 /// Which manifest a plan was made from.

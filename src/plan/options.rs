@@ -141,7 +141,7 @@ impl PlanOptions {
     }
 
     /// What the backend must read: every planned environment, with the managed apps whose live deployment
-    /// the planner compares.
+    /// the planner compares. It does not ask for the apply locks: `plan` and `status` do.
     pub fn observe_request(&self, manifest: &ValidManifest) -> ObserveRequest {
         let mut environments: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for environment in self.planned_environments(manifest) {
@@ -154,6 +154,9 @@ impl PlanOptions {
                 .collect();
             environments.insert(environment, names);
         }
-        ObserveRequest { environments }
+        ObserveRequest {
+            environments,
+            locks: false,
+        }
     }
 }

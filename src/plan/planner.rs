@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::backend::lock::LockState;
 use crate::backend::{AppState, Observed, ObservedApp, ObservedEnvironment};
 use crate::codes::Code;
 use crate::fingerprint::Fingerprint;
@@ -9,7 +10,7 @@ use crate::manifest::ValidManifest;
 use crate::manifest::valid::{Deployment, Processor};
 
 use super::model::{
-    Action, ActionKind, Desired, Finding, Live, ManifestIdentity, PLAN_FORMAT_VERSION, Plan,
+    Action, ActionKind, Desired, EnvironmentLock, Finding, Live, ManifestIdentity, PLAN_FORMAT_VERSION, Plan,
     Reason, RuntimeSpec, SmokeSpec,
 };
 use super::options::PlanOptions;
@@ -61,6 +62,16 @@ pub fn plan(manifest: &ValidManifest, observed: &Observed, options: &PlanOptions
         in_environment.sort_by(|a, b| a.app_name.cmp(&b.app_name));
         actions.append(&mut in_environment);
     }
+    let locks = environments
+        .iter()
+        .filter_map(|environment| match &observed.environments.get(environment)?.lock {
+            LockState::Held { lock } => Some(EnvironmentLock {
+                environment: environment.clone(),
+                lock: lock.clone(),
+            }),
+            LockState::NotRead | LockState::Free | LockState::Unreadable { .. } => None,
+        })
+        .collect();
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         manifest: ManifestIdentity {
@@ -70,6 +81,7 @@ pub fn plan(manifest: &ValidManifest, observed: &Observed, options: &PlanOptions
         environments,
         actions,
         warnings,
+        locks,
     }
 }
 

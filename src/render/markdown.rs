@@ -1,6 +1,7 @@
-//! The plan as a pull-request comment: the summary first, what is blocked and what will be stopped called
-//! out next, then one collapsible section per environment. GitHub refuses comments over 65,536
-//! characters, so the comment is cut at a block boundary with a note when it would be longer.
+//! The plan as a pull-request comment: the summary first, then called out an apply lock held in a planned
+//! environment, what is blocked and what will be stopped, then one collapsible section per environment.
+//! GitHub refuses comments over 65,536 characters, so the comment is cut at a block boundary with a note
+//! when it would be longer.
 
 use std::fmt::Write as _;
 
@@ -29,6 +30,16 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
         "{MARKER}\n### modalplan plan\n\n**{}**\n\n",
         words::summary_line(&summary)
     ));
+    if !plan.locks.is_empty() {
+        comment.push("> [!NOTE]\n");
+        for held in &plan.locks {
+            comment.push(format!(
+                "> - {}\n",
+                inline(&words::lock_note(&held.environment, &held.lock))
+            ));
+        }
+        comment.push("\n");
+    }
     let blocked: Vec<&Action> = kind_actions(plan, ActionKind::Blocked);
     if !blocked.is_empty() {
         comment.push(format!(
@@ -161,6 +172,13 @@ fn row(action: &Action) -> String {
         escape(&change),
         escape(&live_words(action))
     )
+}
+
+/// Keeps text read from Modal (a lock's holder) on its line and out of the comment's HTML.
+fn inline(text: &str) -> String {
+    text.replace('\n', " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Keeps a table cell a cell.

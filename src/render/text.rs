@@ -14,6 +14,7 @@ use super::words;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
+const NOTE: Style = Style::new().bold().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
 
 fn colour(kind: ActionKind) -> Style {
     let colour = match kind {
@@ -51,6 +52,18 @@ pub fn render(plan: &Plan) -> String {
             "{}",
             styled(BOLD, &format!("Environment {environment}"))
         );
+        for held in plan
+            .locks
+            .iter()
+            .filter(|held| &held.environment == environment)
+        {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                styled(NOTE, "note:"),
+                words::lock_note(&held.environment, &held.lock)
+            );
+        }
         let unchanged: Vec<&str> = actions
             .iter()
             .filter(|action| action.kind == ActionKind::NoOp)

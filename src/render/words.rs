@@ -1,5 +1,8 @@
 //! The words every renderer uses for kinds, reasons and the summary.
 
+use std::fmt::Write as _;
+
+use crate::backend::lock::LockRecord;
 use crate::plan::model::{ActionKind, Reason, Summary};
 
 /// The summary line: `Plan: 1 to create, 2 to update, 0 to stop, 0 blocked.`, or the no-change line.
@@ -62,4 +65,42 @@ pub fn reason(reason: &Reason) -> String {
 pub fn orphan_hint(action: &crate::plan::model::Action) -> Option<&'static str> {
     (action.kind == ActionKind::Orphan && !action.reasons.contains(&Reason::Protected))
         .then_some("left running; `--prune` stops it")
+}
+
+/// An apply lock as people read it: holder, operation, since when, last heartbeat, id (`ERR_LOCKED`,
+/// `force-unlock`, the plan's note, `status`).
+pub fn lock_holder(lock: &LockRecord) -> String {
+    let mut text = format!(
+        "held by {}",
+        if lock.who.is_empty() {
+            "(unknown)"
+        } else {
+            &lock.who
+        }
+    );
+    let doing: Vec<&str> = [lock.operation.as_str(), lock.manifest.as_str()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect();
+    if !doing.is_empty() {
+        let _ = write!(text, " ({})", doing.join(", "));
+    }
+    if !lock.created_at.is_empty() {
+        let _ = write!(text, " since {}", lock.created_at);
+    }
+    let _ = write!(
+        text,
+        ", last heartbeat {}, lock id {}",
+        lock.heartbeat_at.as_deref().unwrap_or("unknown"),
+        lock.id
+    );
+    text
+}
+
+/// The plan's note of an apply lock held in a planned environment.
+pub fn lock_note(environment: &str, lock: &LockRecord) -> String {
+    format!(
+        "an apply holds the lock of `{environment}`: {} — this plan may change when it ends",
+        lock_holder(lock)
+    )
 }

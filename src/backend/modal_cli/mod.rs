@@ -2,7 +2,7 @@
 //! the Modal SDK) where that saves a process per app.
 //!
 //! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop; `lock.rs`
-//! the apply lock.
+//! the apply lock; `lock_read.rs` reading it for `plan` and `status`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use super::{
 pub mod actions;
 pub mod cli_json;
 pub mod lock;
+pub mod lock_read;
 pub mod people;
 pub mod read;
 

@@ -2,12 +2,14 @@
 #
 # Run with the interpreter of the `modal` CLI, so it uses the very client library the CLI uses and makes
 # the calls the CLI's `app list`, `secret list` and `app history` commands make. Reads one JSON request on
-# stdin: {"environments": {"<env>": ["<app name whose history is needed>", ...]}}. Prints one JSON
-# document on stdout:
+# stdin: {"environments": {"<env>": ["<app name whose history is needed>", ...]}, "locks": bool}. Prints one
+# JSON document on stdout:
 #   {"ok": true, "environments": {"<env>": {"apps": [{"app_id", "description", "state"}],
 #                                           "secrets": ["<name>"],
 #                                           "histories": {"<app>": [{"version", "tag", "deployed_at",
-#                                                                    "deployed_by"}]}}}}
+#                                                                    "deployed_by"}]},
+#                                           "lock": {"held": LOCK or null} or {"error": "..."}}}}
+# ("lock" only with "locks": true; LOCK is the apply lock's record with "heartbeat_at" added, see lock.py)
 # or {"ok": false, "kind": "not_logged_in" | "unknown_environment" | "app_not_found" | "modal" |
 #     "internal", "message": "...", "environment": "...", "app": "..."}.
 # "internal" means this helper no longer fits the installed SDK: modalplan then reads through the CLI.
@@ -187,6 +189,46 @@ async def observe_environment(stub, limit, environment, wanted):
     return {"apps": apps, "secrets": secrets, "histories": dict(zip(names, histories))}
 
 
+LOCKS_DICT = "modalplan-locks"
+LOCK_KEY = "apply"
+HEARTBEAT_PREFIX = "apply/heartbeat/"
+
+
+def lock_of(entries):
+    """The lock record of the Dict's entries with its heartbeat, or None when no run holds it."""
+    if LOCK_KEY not in entries:
+        return None
+    record = entries[LOCK_KEY]
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise ValueError(f"its `{LOCK_KEY}` entry is not a lock modalplan wrote")
+    lock = {key: value for key, value in record.items() if isinstance(key, str) and isinstance(value, str)}
+    heartbeat = entries.get(HEARTBEAT_PREFIX + record["id"])
+    if isinstance(heartbeat, dict) and isinstance(heartbeat.get("heartbeat_at"), str):
+        lock["heartbeat_at"] = heartbeat["heartbeat_at"]
+    return lock
+
+
+async def read_lock(limit, environment):
+    """The apply lock of `environment`, never raising: a lock that cannot be read must not fail the plan.
+
+    The Dict is looked up, never created (no Dict: no apply ever locked the environment), and read in one
+    stream of its few entries: two calls, the ones `modal dict items` makes."""
+    try:
+        from modal.dict import _Dict
+
+        store = _Dict.from_name(LOCKS_DICT, environment_name=environment, create_if_missing=False)
+        entries = {}
+        async with limit:
+            async for key, value in store.items():
+                entries[key] = value
+        return {"held": lock_of(entries)}
+    except Exception as error:  # noqa: BLE001
+        if isinstance(error, modal_exception.NotFoundError) or getattr(error, "status", None) == Status.NOT_FOUND:
+            return {"held": None}
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        return {"error": f"{type(error).__name__}: {message}"}
+
+
 async def observe(request):
     try:
         client = await _Client.from_env()
@@ -198,10 +240,17 @@ async def observe(request):
     stub = getattr(client, "_stub", None) or client.stub
     limit = asyncio.Semaphore(CONCURRENCY)
     environments = request["environments"]
-    results = await gather(
-        *(observe_environment(stub, limit, environment, set(names)) for environment, names in environments.items())
+    locked = list(environments) if request.get("locks") else []
+    results, locks = await gather(
+        gather(
+            *(observe_environment(stub, limit, environment, set(names)) for environment, names in environments.items())
+        ),
+        gather(*(read_lock(limit, environment) for environment in locked)),
     )
-    return dict(zip(environments, results))
+    observed = dict(zip(environments, results))
+    for environment, lock in zip(locked, locks):
+        observed[environment]["lock"] = lock
+    return observed
 
 
 def main():

@@ -2,7 +2,8 @@
 //!
 //! A Python start costs about half a CPU-second, so a plan reads everything through ONE helper process
 //! ([`observe.py`](observe.py)) on the CLI's own interpreter, which makes the calls the CLI's `app list`,
-//! `secret list` and `app history` make. When the helper does not fit the installed SDK (its internals
+//! `secret list` and `app history` make (and, for `plan` and `status`, `dict items` of the apply lock's Dict:
+//! [`lock_read`]). When the helper does not fit the installed SDK (its internals
 //! moved) or the interpreter cannot be found, the plan reads through the CLI itself, one process per call
 //! with bounded concurrency. Both paths produce the same rows ([`cli_json`]) and so the same [`Observed`].
 //! `MODALPLAN_OBSERVE=cli` (or `helper`) forces one path.
@@ -12,8 +13,9 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use serde::Deserialize;
 
-use super::ModalCli;
 use super::cli_json::{self, AppRow, HistoryRow};
+use super::{ModalCli, lock_read};
+use crate::backend::lock::LockState;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::backend::{BackendError, DeploymentRecord, ObserveRequest, Observed};
 
@@ -81,6 +83,8 @@ struct HelperEnvironment {
     apps: Vec<AppRow>,
     secrets: Vec<String>,
     histories: BTreeMap<String, Vec<HistoryRow>>,
+    #[serde(default)]
+    lock: Option<lock_read::HelperLock>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,7 +108,7 @@ async fn observe_with_helper(
         .config
         .python()
         .map_err(|error| HelperError::DoesNotFit(error.to_string()))?;
-    let input = serde_json::json!({ "environments": request.environments });
+    let input = serde_json::json!({ "environments": request.environments, "locks": request.locks });
     let spec = ProcessSpec {
         argv: vec![
             python.display().to_string(),
@@ -134,7 +138,7 @@ async fn observe_with_helper(
         }
         Err(error) => return Err(HelperError::DoesNotFit(error.to_string())),
     };
-    let reply: HelperReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
+    let mut reply: HelperReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
         HelperError::DoesNotFit(format!(
             "it exited {:?} without its JSON reply ({error}); stderr: {}",
             output.exit_code,
@@ -146,15 +150,14 @@ async fn observe_with_helper(
     }
     let mut observed = Observed::default();
     for environment in request.environments.keys() {
-        let Some(rows) = reply.environments.get(environment) else {
+        let Some(rows) = reply.environments.remove(environment) else {
             return Err(HelperError::DoesNotFit(format!(
                 "its reply has no environment `{environment}`"
             )));
         };
-        observed.environments.insert(
-            environment.clone(),
-            cli_json::assemble(&rows.apps, &rows.secrets, &rows.histories),
-        );
+        let mut seen = cli_json::assemble(&rows.apps, &rows.secrets, &rows.histories);
+        seen.lock = lock_read::from_helper(request.locks, rows.lock);
+        observed.environments.insert(environment.clone(), seen);
     }
     Ok(observed)
 }
@@ -247,7 +250,7 @@ pub fn classify_failure(
     }
 }
 
-fn flatten(text: &str) -> String {
+pub(super) fn flatten(text: &str) -> String {
     let cleaned: String = text
         .chars()
         .map(|ch| {
@@ -298,8 +301,17 @@ async fn observe_with_cli(
         .environments
         .iter()
         .map(|(environment, wanted)| async move {
-            let (apps, secrets) =
-                tokio::join!(app_list(cli, environment), secret_list(cli, environment));
+            let (apps, secrets, lock) = tokio::join!(
+                app_list(cli, environment),
+                secret_list(cli, environment),
+                async {
+                    if request.locks {
+                        lock_read::read_with_cli(cli, environment).await
+                    } else {
+                        LockState::NotRead
+                    }
+                }
+            );
             let (apps, secrets) = (apps?, secrets?);
             let mut names: Vec<&str> = apps
                 .iter()
@@ -314,10 +326,9 @@ async fn observe_with_cli(
             for (name, rows) in names.iter().zip(histories) {
                 by_name.insert((*name).to_owned(), rows?);
             }
-            Ok::<_, BackendError>((
-                environment.clone(),
-                cli_json::assemble(&apps, &secrets, &by_name),
-            ))
+            let mut seen = cli_json::assemble(&apps, &secrets, &by_name);
+            seen.lock = lock;
+            Ok::<_, BackendError>((environment.clone(), seen))
         });
     let mut observed = Observed::default();
     for result in join_all(environments).await {
@@ -342,6 +353,7 @@ pub async fn live_deployment(
             environment.to_owned(),
             std::collections::BTreeSet::from([app_name.to_owned()]),
         )]),
+        locks: false,
     };
     let observed = observe(cli, &request).await?;
     Ok(observed
