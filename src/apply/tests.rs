@@ -83,6 +83,7 @@ fn plan(actions: Vec<Action>) -> Plan {
         environments: vec!["main".into()],
         actions,
         warnings: Vec::new(),
+        locks: Vec::new(),
     }
 }
 

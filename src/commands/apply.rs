@@ -40,8 +40,7 @@ async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest,
             let manifest = manifest::load(&args.selection.manifest.manifest)
                 .map_err(Report::new)?
                 .manifest;
-            let mut plan =
-                apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
+            let mut plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
             // Its notes of locks held when it was made are old news: this apply takes the locks.
             plan.locks.clear();
             apply::saved::check_current(

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use miette::{Report, miette};
 
-use crate::backend::modal_cli::{CliConfig, ModalCli};
 use crate::backend::lock::LockState;
+use crate::backend::modal_cli::{CliConfig, ModalCli};
 use crate::backend::{BackendError, ModalBackend, Observed};
 use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;

@@ -170,6 +170,7 @@ pub fn environment(apps: Vec<(&str, ObservedApp)>, secrets: &[&str]) -> Observed
             .map(|(name, app)| (name.to_owned(), app))
             .collect(),
         secrets: secrets.iter().map(|name| (*name).to_owned()).collect(),
+        lock: crate::backend::lock::LockState::NotRead,
     }
 }
 

@@ -10,8 +10,8 @@ use crate::manifest::ValidManifest;
 use crate::manifest::valid::{Deployment, Processor};
 
 use super::model::{
-    Action, ActionKind, Desired, EnvironmentLock, Finding, Live, ManifestIdentity, PLAN_FORMAT_VERSION, Plan,
-    Reason, RuntimeSpec, SmokeSpec,
+    Action, ActionKind, Desired, EnvironmentLock, Finding, Live, ManifestIdentity,
+    PLAN_FORMAT_VERSION, Plan, Reason, RuntimeSpec, SmokeSpec,
 };
 use super::options::PlanOptions;
 use super::orphans::OrphanRule;
@@ -64,13 +64,15 @@ pub fn plan(manifest: &ValidManifest, observed: &Observed, options: &PlanOptions
     }
     let locks = environments
         .iter()
-        .filter_map(|environment| match &observed.environments.get(environment)?.lock {
-            LockState::Held { lock } => Some(EnvironmentLock {
-                environment: environment.clone(),
-                lock: lock.clone(),
-            }),
-            LockState::NotRead | LockState::Free | LockState::Unreadable { .. } => None,
-        })
+        .filter_map(
+            |environment| match &observed.environments.get(environment)?.lock {
+                LockState::Held { lock } => Some(EnvironmentLock {
+                    environment: environment.clone(),
+                    lock: lock.clone(),
+                }),
+                LockState::NotRead | LockState::Free | LockState::Unreadable { .. } => None,
+            },
+        )
         .collect();
     Plan {
         format_version: PLAN_FORMAT_VERSION,

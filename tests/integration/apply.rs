@@ -770,13 +770,22 @@ fn dict_rpcs(project: &Project) -> Vec<String> {
 /// Another run's lock of `main`, held by modalplan's own lock helper on the emulator's CLI interpreter,
 /// as `alice@laptop`. Returns the helper and the lock id.
 pub(crate) fn hold_lock(project: &Project) -> (std::process::Child, String) {
+    hold_lock_in(&project.emulator, "main")
+}
+
+/// [`hold_lock`] of `environment` on any emulator. Its heartbeat is refreshed every hour, so that it
+/// stays what a test read while the test runs.
+pub(crate) fn hold_lock_in(
+    emulator: &Emulator,
+    environment: &str,
+) -> (std::process::Child, String) {
     use std::io::{BufRead, Write};
     let helper =
         fs::read_to_string(repo_root().join("src/backend/modal_cli/lock.py")).expect("helper");
-    let mut child = std::process::Command::new(project.emulator.python())
+    let mut child = std::process::Command::new(emulator.python())
         .arg("-c")
         .arg(helper)
-        .envs(project.emulator.envs())
+        .envs(emulator.envs())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -784,9 +793,10 @@ pub(crate) fn hold_lock(project: &Project) -> (std::process::Child, String) {
         .expect("start the lock helper");
     let request = json!({
         "mode": "hold",
-        "environments": ["main"],
+        "environments": [environment],
         "holder": {"who": "alice@laptop", "operation": "apply", "manifest": "processors.toml"},
         "wait_s": 0,
+        "heartbeat_s": 3600,
     });
     let stdin = child.stdin.as_mut().expect("stdin");
     writeln!(stdin, "{request}").expect("send the request");
@@ -797,6 +807,42 @@ pub(crate) fn hold_lock(project: &Project) -> (std::process::Child, String) {
     let answer: Value = serde_json::from_str(&line).expect("a JSON line");
     assert_eq!(answer["status"], "acquired", "{line}");
     (child, answer["lock_id"].as_str().expect("an id").to_owned())
+}
+
+/// The lock of `environment` as modalplan's lock helper shows it (`null` when none): the record with
+/// its `heartbeat_at`.
+pub(crate) fn show_lock(emulator: &Emulator, environment: &str) -> Value {
+    let helper =
+        fs::read_to_string(repo_root().join("src/backend/modal_cli/lock.py")).expect("helper");
+    let mut child = std::process::Command::new(emulator.python())
+        .arg("-c")
+        .arg(helper)
+        .envs(emulator.envs())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the lock helper");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            "{}",
+            json!({"mode": "show", "environment": environment})
+        )
+        .expect("send the request");
+    }
+    let output = child.wait_with_output().expect("the helper ends");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "{error}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(answer["status"], "ok", "{answer}");
+    answer["lock"].clone()
 }
 
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {

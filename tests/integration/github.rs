@@ -427,6 +427,7 @@ fn plan(kinds: &[ActionKind]) -> Plan {
             })
             .collect(),
         warnings: Vec::<Finding>::new(),
+        locks: Vec::new(),
     }
 }
 

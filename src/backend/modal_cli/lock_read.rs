@@ -38,11 +38,19 @@ pub fn from_helper(asked: bool, reply: Option<HelperLock>) -> LockState {
         (true, None) => LockState::Unreadable {
             reason: "the observe helper did not read it".into(),
         },
-        (true, Some(HelperLock {
-            error: Some(reason),
-            ..
-        })) => LockState::Unreadable { reason },
-        (true, Some(HelperLock { held: Some(lock), .. })) => LockState::Held { lock },
+        (
+            true,
+            Some(HelperLock {
+                error: Some(reason),
+                ..
+            }),
+        ) => LockState::Unreadable { reason },
+        (
+            true,
+            Some(HelperLock {
+                held: Some(lock), ..
+            }),
+        ) => LockState::Held { lock },
         (true, Some(HelperLock { held: None, .. })) => LockState::Free,
     }
 }
@@ -174,7 +182,9 @@ mod tests {
             from_items(old),
             Ok(Some(alice(Some("2026-03-01T10:00:30Z"))))
         );
-        let new = old.replace("\"Key\"", "\"key\"").replace("\"Value\"", "\"value\"");
+        let new = old
+            .replace("\"Key\"", "\"key\"")
+            .replace("\"Value\"", "\"value\"");
         assert_eq!(
             from_items(&new),
             Ok(Some(alice(Some("2026-03-01T10:00:30Z"))))
@@ -210,8 +220,14 @@ mod tests {
     #[test]
     fn the_helpers_answer_is_the_lock_state() {
         let reply = |json: &str| Some(serde_json::from_str::<HelperLock>(json).unwrap());
-        assert_eq!(from_helper(false, reply(r#"{"held": null}"#)), LockState::NotRead);
-        assert_eq!(from_helper(true, reply(r#"{"held": null}"#)), LockState::Free);
+        assert_eq!(
+            from_helper(false, reply(r#"{"held": null}"#)),
+            LockState::NotRead
+        );
+        assert_eq!(
+            from_helper(true, reply(r#"{"held": null}"#)),
+            LockState::Free
+        );
         assert_eq!(
             from_helper(
                 true,
