@@ -328,7 +328,7 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
         assert_eq!(
             stdout(&status),
             format!(
-                "Environment `dev`:\n  REF            APP                             STATE     VERSION  {:<width$}  MANIFEST\n  llm/litellm@1  {SANDBOX}  deployed  v1       {tag}  matches\n\n1 of 1 match the manifest; `modalplan plan --env dev` shows the changes.\n",
+                "Environment `dev`:\n  REF            APP                             STATE     VERSION  {:<width$}  MANIFEST\n  llm/litellm@1  {SANDBOX}  deployed  v1       {tag}  matches\n\n1 of 1 match the manifest; `modalplan plan --env dev` shows the changes.\nApply lock of `dev`: free.\n",
                 "TAG"
             )
         );
@@ -639,7 +639,7 @@ fn status_says_what_differs_from_the_manifest() {
     assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
     assert_eq!(
         stdout(&status),
-        "Environment `main`:\n  REF            APP             STATE     VERSION  TAG   MANIFEST\n  llm/litellm@1  llm-litellm-v1  deployed  v2       v0.9  differs: deployed outside modalplan (tag `v0.9` is not a modalplan fingerprint) (apply blocked: ERR_MISSING_SECRET)\n\n0 of 1 match the manifest; `modalplan plan --env main` shows the changes.\n"
+        "Environment `main`:\n  REF            APP             STATE     VERSION  TAG   MANIFEST\n  llm/litellm@1  llm-litellm-v1  deployed  v2       v0.9  differs: deployed outside modalplan (tag `v0.9` is not a modalplan fingerprint) (apply blocked: ERR_MISSING_SECRET)\n\n0 of 1 match the manifest; `modalplan plan --env main` shows the changes.\nApply lock of `main`: free.\n"
     );
 }
 
