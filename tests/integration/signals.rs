@@ -214,8 +214,9 @@ fn ctrl_c_while_waiting_for_the_apply_lock_ends_at_once_and_leaves_the_other_loc
             "10m",
         ],
     );
-    // alice's put, this apply's refused one (after which its helper says it waits), and its first retry.
-    wait_for_rpc(&project, "DictUpdate", 3);
+    // alice's two puts (her lock and its heartbeat), this apply's refused one (after which its helper
+    // says it waits), and its first retry a second later: by then the wait has been printed.
+    wait_for_rpc(&project, "DictUpdate", 4);
     let output = interrupt_and_wait(&project, child, &[Signal::SIGINT], Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
     let stderr = text(&output.stderr);
