@@ -333,6 +333,27 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
             )
         );
 
+        // A sandbox plan reads no apply lock (sandbox applies take none): no note, no Dict read, even
+        // while CI's apply holds the lock of dev.
+        let (mut holder, _) = crate::apply::hold_lock_in(&workspace.emulator, "dev");
+        workspace.emulator.clear_calls();
+        let plan = workspace.run(&["plan", "--env", "dev", "--sandbox", "--no-registry-check"]);
+        assert_eq!(plan.status.code(), Some(0), "{cli:?}: {}", stderr(&plan));
+        assert!(
+            !stdout(&plan).contains("note:"),
+            "{cli:?}: {}",
+            stdout(&plan)
+        );
+        let dict_calls: Vec<String> = workspace
+            .emulator
+            .rpcs()
+            .into_iter()
+            .filter(|rpc| rpc.starts_with("Dict"))
+            .collect();
+        assert_eq!(dict_calls, Vec::<String>::new(), "{cli:?}");
+        drop(holder.stdin.take());
+        assert!(holder.wait().unwrap().success());
+
         // A second deploy with another (pinned) image updates the same app to v2.
         if cli == ModalCli::New {
             let other = format!("docker.io/acme/llm-litellm@sha256:{}", "b".repeat(64));
