@@ -292,12 +292,15 @@ async fn guarded(context: &Context, action: &Action) -> Progress {
         Err(error) => return Progress::Refused(AppError::from_backend(&error)),
     };
     if action.kind == ActionKind::Stop && action.before.is_none() {
-        // The planner does not read an orphan's history: any live deployment is the one to stop, and
-        // one stopped meanwhile needs nothing more.
+        // A stop planned without the orphan's live deployment: a saved plan of a modalplan that did not
+        // read orphans' histories. As then, any live deployment is the one to stop, and one stopped
+        // meanwhile needs nothing more.
         if live.is_none() {
             return Progress::Pruned;
         }
     } else if let Some(error) = moved_since_plan(action, live.as_ref()) {
+        // A stop re-checks like a deploy: an orphan redeployed (or stopped) since the plan is not what
+        // the plan showed, so it is left alone.
         return Progress::Refused(error);
     }
     if action.kind == ActionKind::Stop {
@@ -361,10 +364,15 @@ fn moved_since_plan(action: &Action, live: Option<&DeploymentRecord>) -> Option<
     if live_matches(action.before.as_ref(), live) {
         return None;
     }
+    let untouched = if action.kind == ActionKind::Stop {
+        "it was not stopped"
+    } else {
+        "nothing was deployed"
+    };
     Some(AppError::new(
         Code::ErrConcurrentChange,
         format!(
-            "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; nothing was deployed, plan again",
+            "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; {untouched}, plan again",
             action.app_name,
             action.environment,
             describe_planned(action.before.as_ref()),

@@ -32,7 +32,11 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
     }
     let backend = target::backend(&manifest);
     let observed = backend
-        .observe(&options.observe_request(&manifest))
+        // Status shows managed apps only: no orphan's history is read.
+        .observe(&crate::backend::ObserveRequest {
+            orphans: None,
+            ..options.observe_request(&manifest)
+        })
         .await
         .map_err(|error| target::backend_report(&error, None))?;
     let plan = crate::plan::plan(&manifest, &observed, &options);

@@ -141,7 +141,8 @@ impl PlanOptions {
     }
 
     /// What the backend must read: every planned environment, with the managed apps whose live deployment
-    /// the planner compares.
+    /// the planner compares, and the shape of orphan candidates' names, whose live deployment the plan
+    /// shows and a prune re-checks.
     pub fn observe_request(&self, manifest: &ValidManifest) -> ObserveRequest {
         let mut environments: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for environment in self.planned_environments(manifest) {
@@ -154,6 +155,9 @@ impl PlanOptions {
                 .collect();
             environments.insert(environment, names);
         }
-        ObserveRequest { environments }
+        ObserveRequest {
+            environments,
+            orphans: Some(super::orphans::OrphanRule::new(manifest, self).names().clone()),
+        }
     }
 }

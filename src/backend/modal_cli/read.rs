@@ -104,7 +104,10 @@ async fn observe_with_helper(
         .config
         .python()
         .map_err(|error| HelperError::DoesNotFit(error.to_string()))?;
-    let input = serde_json::json!({ "environments": request.environments });
+    let input = serde_json::json!({
+        "environments": request.environments,
+        "orphans": request.orphans,
+    });
     let spec = ProcessSpec {
         argv: vec![
             python.display().to_string(),
@@ -303,7 +306,9 @@ async fn observe_with_cli(
             let (apps, secrets) = (apps?, secrets?);
             let mut names: Vec<&str> = apps
                 .iter()
-                .filter(|row| row.state == "deployed" && wanted.contains(&row.description))
+                .filter(|row| {
+                    row.state == "deployed" && request.reads_history_of(wanted, &row.description)
+                })
                 .map(|row| row.description.as_str())
                 .collect();
             names.sort_unstable();
@@ -342,6 +347,7 @@ pub async fn live_deployment(
             environment.to_owned(),
             std::collections::BTreeSet::from([app_name.to_owned()]),
         )]),
+        orphans: None,
     };
     let observed = observe(cli, &request).await?;
     Ok(observed
