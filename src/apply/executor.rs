@@ -365,7 +365,7 @@ fn moved_since_plan(action: &Action, live: Option<&DeploymentRecord>) -> Option<
         return None;
     }
     let untouched = if action.kind == ActionKind::Stop {
-        "it was not stopped"
+        "modalplan did not stop it"
     } else {
         "nothing was deployed"
     };

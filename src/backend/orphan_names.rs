@@ -72,6 +72,9 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 30, "the table keeps at least 30 names ({checked})");
+        assert!(
+            checked >= 30,
+            "the table keeps at least 30 names ({checked})"
+        );
     }
 }

@@ -157,7 +157,11 @@ impl PlanOptions {
         }
         ObserveRequest {
             environments,
-            orphans: Some(super::orphans::OrphanRule::new(manifest, self).names().clone()),
+            orphans: Some(
+                super::orphans::OrphanRule::new(manifest, self)
+                    .names()
+                    .clone(),
+            ),
         }
     }
 }
