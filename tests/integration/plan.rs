@@ -134,12 +134,13 @@ fn every_kind_on_both_clis_through_one_helper_process() {
         );
         assert_eq!(text(&output.stderr), "", "{cli:?}");
         // One helper process read everything: no `modal` process, one list of each kind per
-        // environment, one history per deployed managed app, no lookup by name.
+        // environment, one history per deployed managed app (llm-litellm-v1 in dev and main) and per
+        // deployed orphan candidate (llm-litellm-v0 in main), no lookup by name.
         assert_eq!(modal_processes(&log), Vec::<String>::new(), "{cli:?}");
         assert_eq!(
             counts(&emulator.rpcs()),
             expect_counts(&[
-                ("AppDeploymentHistory", 2),
+                ("AppDeploymentHistory", 3),
                 ("AppList", 3),
                 ("SecretList", 3)
             ]),
@@ -184,6 +185,7 @@ fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
             assert_eq!(
                 processes,
                 [
+                    "app history llm-litellm-v0 --json --env main",
                     "app history llm-litellm-v1 --json --env dev",
                     "app history llm-litellm-v1 --json --env main",
                     "app list --json --env dev",
@@ -197,7 +199,7 @@ fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
             );
             assert_eq!(
                 counts(&emulator.rpcs()).get("AppGetByDeploymentName"),
-                Some(&2),
+                Some(&3),
                 "{cli:?} {why}: each `modal app history` looks its app up by name"
             );
         }
@@ -229,6 +231,10 @@ fn helper_and_cli_observe_the_same() {
                 ),
                 ("staging".into(), ["llm-litellm-v1".into()].into()),
             ]),
+            orphans: Some(modalplan::backend::OrphanNames {
+                owner_prefix: String::new(),
+                stems: ["llm-".into(), "replicate-".into()].into(),
+            }),
         };
         let by_helper = runtime
             .block_on(observe_by(&backend, &request, ReadPath::Helper))
@@ -255,6 +261,17 @@ fn helper_and_cli_observe_the_same() {
         assert_eq!(
             main.secrets.iter().collect::<Vec<_>>(),
             ["OPENAI_API_KEY", "REGISTRY_AUTH"]
+        );
+        // An orphan candidate's history is read like a managed app's.
+        let orphan = main.apps["llm-litellm-v0"].live.clone().unwrap();
+        assert_eq!(
+            (
+                orphan.version,
+                orphan.tag.as_deref(),
+                orphan.deployed_by.as_deref()
+            ),
+            (1, Some("v0.9"), Some("alice")),
+            "{cli:?}"
         );
         // A stopped app is listed with its state and no history read.
         let stopped = &main.apps["replicate-generic-v1"];
@@ -389,8 +406,12 @@ fn prune_stops_the_orphan_and_markdown_calls_it_out() {
         .map(|(app, kind)| ((*app).to_owned(), (*kind).to_owned()))
         .collect();
         assert_eq!(kinds, expected, "{cli:?}");
-        // Orphans' histories are not read (one history read per managed app only).
-        assert_eq!(plan["actions"][0]["before"], Value::Null);
+        // The orphan's live deployment, read with the rest, is what apply re-checks before stopping.
+        assert_eq!(
+            plan["actions"][0]["before"],
+            json!({"version": 1, "tag": "v0.9"}),
+            "{cli:?}"
+        );
         let markdown = plan_command(&emulator)
             .args([
                 "--no-registry-check",
@@ -405,7 +426,7 @@ fn prune_stops_the_orphan_and_markdown_calls_it_out() {
         let markdown = text(&markdown.stdout);
         assert!(
             markdown.contains(
-                "> [!WARNING]\n> **1 to stop** (`--prune`):\n\n- `llm-litellm-v0` in `main`\n"
+                "> [!WARNING]\n> **1 to stop** (`--prune`):\n\n- `llm-litellm-v0` in `main` (live v1, tag `v0.9`)\n"
             ),
             "{markdown}"
         );
