@@ -100,7 +100,8 @@ fn the_observe_helper_and_the_planner_agree_on_orphan_names() {
     use modalplan::backend::OrphanNames;
 
     let table_path = repo_root().join("tests/fixtures/orphan_names.json");
-    let table: Value = serde_json::from_str(&std::fs::read_to_string(&table_path).unwrap()).unwrap();
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(&table_path).unwrap()).unwrap();
     let mut expected = Vec::new();
     for case in table["cases"].as_array().unwrap() {
         let names: OrphanNames = serde_json::from_value(json!({
@@ -109,7 +110,11 @@ fn the_observe_helper_and_the_planner_agree_on_orphan_names() {
         }))
         .unwrap();
         for (name, matches) in case["names"].as_object().unwrap() {
-            assert_eq!(names.matches(name), matches.as_bool().unwrap(), "Rust: {name:?} {names:?}");
+            assert_eq!(
+                names.matches(name),
+                matches.as_bool().unwrap(),
+                "Rust: {name:?} {names:?}"
+            );
             expected.push(json!([case["owner_prefix"], case["stems"], name, matches]));
         }
     }
