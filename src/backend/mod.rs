@@ -155,7 +155,8 @@ pub struct ObservedEnvironment {
 pub struct ObservedApp {
     pub app_id: String,
     pub state: AppState,
-    /// The live deployment, read from the app's history for the apps the request named.
+    /// The live deployment, read from the app's history for the apps the request named and the orphan
+    /// candidates of its shape.
     pub live: Option<DeploymentRecord>,
 }
 

@@ -1,4 +1,4 @@
-//! The names of orphan candidates, as data: what [`crate::plan::OrphanRule`] decides, handed to the
+//! The names of orphan candidates, as data: what [`crate::plan::orphans::OrphanRule`] decides, handed to the
 //! observe helper so it reads those apps' deployment histories in the same process.
 //!
 //! The test itself is written twice, here and as `named_like_ours` in [`observe.py`](modal_cli/observe.py),

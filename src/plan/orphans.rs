@@ -13,6 +13,10 @@
 //!   that prefix.
 //!
 //! Stopped and ephemeral apps are never orphans: there is nothing to stop.
+//!
+//! The rule's data ([`OrphanNames`]: the owner prefix and the stems) also goes to the backend in the
+//! [`crate::backend::ObserveRequest`], which reads every candidate's live deployment with the managed
+//! apps', so an orphan's action carries it in `before` and apply re-checks it before a prune stops it.
 
 use crate::backend::OrphanNames;
 use crate::manifest::ValidManifest;
