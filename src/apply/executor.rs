@@ -291,14 +291,18 @@ async fn guarded(context: &Context, action: &Action) -> Progress {
         Ok(live) => live,
         Err(error) => return Progress::Refused(AppError::from_backend(&error)),
     };
-    if action.kind == ActionKind::Stop && action.before.is_none() {
-        // The planner does not read an orphan's history: any live deployment is the one to stop, and
-        // one stopped meanwhile needs nothing more.
-        if live.is_none() {
-            return Progress::Pruned;
+    if action.kind == ActionKind::Stop && live.is_none() {
+        // Stopped meanwhile: what the prune wanted, nothing more to do.
+        return Progress::Pruned;
+    }
+    // A stop planned without the orphan's live deployment (a saved plan of a modalplan that did not read
+    // orphans' histories) stops whatever is live, as then. Any other action re-checks: an app (or an
+    // orphan to stop) redeployed since the plan is not what the plan showed, so it is left alone.
+    let planned_blind = action.kind == ActionKind::Stop && action.before.is_none();
+    if !planned_blind {
+        if let Some(error) = moved_since_plan(action, live.as_ref()) {
+            return Progress::Refused(error);
         }
-    } else if let Some(error) = moved_since_plan(action, live.as_ref()) {
-        return Progress::Refused(error);
     }
     if action.kind == ActionKind::Stop {
         context.emit(&Event::Stopping {
@@ -361,10 +365,15 @@ fn moved_since_plan(action: &Action, live: Option<&DeploymentRecord>) -> Option<
     if live_matches(action.before.as_ref(), live) {
         return None;
     }
+    let untouched = if action.kind == ActionKind::Stop {
+        "modalplan did not stop it"
+    } else {
+        "nothing was deployed"
+    };
     Some(AppError::new(
         Code::ErrConcurrentChange,
         format!(
-            "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; nothing was deployed, plan again",
+            "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; {untouched}, plan again",
             action.app_name,
             action.environment,
             describe_planned(action.before.as_ref()),

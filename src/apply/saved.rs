@@ -180,17 +180,20 @@ pub async fn check_current(
         .observe(&ObserveRequest {
             environments,
             locks: false,
+            orphans: None,
         })
         .await
         .map_err(SavedPlanError::Backend)?;
     let mut changes: Vec<String> = plan
         .actions
         .iter()
-        // Orphans are left alone, and the planner does not read their history: an orphan to stop is
-        // checked right before it is stopped.
-        .filter(|action| {
-            !(matches!(action.kind, ActionKind::Orphan | ActionKind::Stop)
-                && action.before.is_none())
+        // Orphans left alone are not checked: apply does nothing to them. An orphan to stop is checked
+        // like any change, unless the plan has no live deployment for it (a plan of a modalplan that did
+        // not read orphans' histories): that one is only re-checked right before it is stopped.
+        .filter(|action| match action.kind {
+            ActionKind::Orphan => false,
+            ActionKind::Stop => action.before.is_some(),
+            _ => true,
         })
         .filter_map(|action| {
             let live = observed

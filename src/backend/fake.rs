@@ -339,7 +339,7 @@ impl ModalBackend for FakeBackend {
                         } else {
                             AppState::Deployed
                         },
-                        live: if managed.contains(app) {
+                        live: if request.reads_history_of(managed, app) {
                             live_of(&state, environment, app)
                         } else {
                             None

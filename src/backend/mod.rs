@@ -12,7 +12,10 @@ use crate::codes::Code;
 pub mod fake;
 pub mod lock;
 pub mod modal_cli;
+mod orphan_names;
 pub mod process;
+
+pub use orphan_names::OrphanNames;
 
 /// The command named by an [`BackendError::UnexpectedOutput`] of the observe helper: only then does
 /// reading through the CLI (`MODALPLAN_OBSERVE=cli`) help.
@@ -117,6 +120,21 @@ pub struct ObserveRequest {
     pub environments: BTreeMap<String, BTreeSet<String>>,
     /// Also read each environment's apply lock (for `plan` and `status`; apply takes it instead).
     pub locks: bool,
+    /// The orphan candidates' names: the history of every deployed app of this shape is read too, in
+    /// every environment of the request. `None`: only the named apps'.
+    pub orphans: Option<OrphanNames>,
+}
+
+impl ObserveRequest {
+    /// True when the history of the deployed app `app_name` is read: it is one of `named` (the
+    /// environment's entry), or an orphan candidate.
+    pub fn reads_history_of(&self, named: &BTreeSet<String>, app_name: &str) -> bool {
+        named.contains(app_name)
+            || self
+                .orphans
+                .as_ref()
+                .is_some_and(|orphans| orphans.matches(app_name))
+    }
 }
 
 /// What is deployed, per environment.
@@ -142,7 +160,8 @@ pub struct ObservedEnvironment {
 pub struct ObservedApp {
     pub app_id: String,
     pub state: AppState,
-    /// The live deployment, read from the app's history for the apps the request named.
+    /// The live deployment, read from the app's history for the apps the request named and the orphan
+    /// candidates of its shape.
     pub live: Option<DeploymentRecord>,
 }
 

@@ -62,7 +62,11 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         options.unavailable_images = unavailable;
     }
     let Some(observed) = interrupt
-        .cut(backend.observe(&options.observe_request(&sandbox)))
+        // One app is deployed: no orphan's history is read.
+        .cut(backend.observe(&crate::backend::ObserveRequest {
+            orphans: None,
+            ..options.observe_request(&sandbox)
+        }))
         .await
     else {
         return Err(nothing_deployed());

@@ -32,8 +32,10 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
         })?);
     }
     let backend = target::backend(&manifest);
+    // Status shows managed apps only (no orphan's history is read), and the apply lock.
     let mut request = options.observe_request(&manifest);
     request.locks = true;
+    request.orphans = None;
     let observed = backend
         .observe(&request)
         .await

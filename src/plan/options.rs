@@ -141,7 +141,8 @@ impl PlanOptions {
     }
 
     /// What the backend must read: every planned environment, with the managed apps whose live deployment
-    /// the planner compares. It does not ask for the apply locks: `plan` and `status` do.
+    /// the planner compares, and the shape of orphan candidates' names, whose live deployment the plan
+    /// shows and a prune re-checks. It does not ask for the apply locks: `plan` and `status` do.
     pub fn observe_request(&self, manifest: &ValidManifest) -> ObserveRequest {
         let mut environments: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for environment in self.planned_environments(manifest) {
@@ -157,6 +158,11 @@ impl PlanOptions {
         ObserveRequest {
             environments,
             locks: false,
+            orphans: Some(
+                super::orphans::OrphanRule::new(manifest, self)
+                    .names()
+                    .clone(),
+            ),
         }
     }
 }

@@ -13,9 +13,12 @@
 //!   that prefix.
 //!
 //! Stopped and ephemeral apps are never orphans: there is nothing to stop.
+//!
+//! The rule's data ([`OrphanNames`]: the owner prefix and the stems) also goes to the backend in the
+//! [`crate::backend::ObserveRequest`], which reads every candidate's live deployment with the managed
+//! apps', so an orphan's action carries it in `before` and apply re-checks it before a prune stops it.
 
-use std::collections::BTreeSet;
-
+use crate::backend::OrphanNames;
 use crate::manifest::ValidManifest;
 use crate::naming::sanitize;
 
@@ -24,10 +27,9 @@ use super::PlanOptions;
 /// The name shapes that mark an app as "named like ours" for one plan.
 #[derive(Debug, Clone)]
 pub struct OrphanRule {
-    /// Every candidate starts with this (the sandbox owner's prefix, or nothing).
-    owner_prefix: String,
-    /// After the owner prefix, a candidate starts with one of these (`llm-`, or `llm-litellm-v`).
-    stems: BTreeSet<String>,
+    /// The owner prefix and stems; the observe helper gets them as they are, to read these apps'
+    /// histories in the same process.
+    names: OrphanNames,
 }
 
 impl OrphanRule {
@@ -48,34 +50,24 @@ impl OrphanRule {
             })
             .collect();
         Self {
-            owner_prefix: options
-                .sandbox
-                .as_ref()
-                .map(crate::naming::SandboxOwner::prefix)
-                .unwrap_or_default(),
-            stems,
+            names: OrphanNames {
+                owner_prefix: options
+                    .sandbox
+                    .as_ref()
+                    .map(crate::naming::SandboxOwner::prefix)
+                    .unwrap_or_default(),
+                stems,
+            },
         }
     }
 
     /// True when `app_name` is shaped like a name this plan manages.
     pub fn matches(&self, app_name: &str) -> bool {
-        let Some(rest) = app_name.strip_prefix(&self.owner_prefix) else {
-            return false;
-        };
-        let Some((head, version)) = rest.rsplit_once("-v") else {
-            return false;
-        };
-        if version.is_empty() || !version.bytes().all(|byte| byte.is_ascii_digit()) {
-            return false;
-        }
-        let with_separator = format!("{head}-v");
-        self.stems.iter().any(|stem| {
-            if stem.ends_with("-v") {
-                with_separator == *stem
-            } else {
-                // `<ns>-<rest>`: something must follow the namespace.
-                head.len() > stem.len() && head.starts_with(stem.as_str())
-            }
-        })
+        self.names.matches(app_name)
+    }
+
+    /// The rule as data, for the backend to read candidates' histories with.
+    pub fn names(&self) -> &OrphanNames {
+        &self.names
     }
 }

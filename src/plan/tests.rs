@@ -330,6 +330,14 @@ fn orphan_rule_shapes() {
     let rule = super::orphans::OrphanRule::new(&manifest, &targeted);
     assert!(rule.matches("llm-litellm-v3"));
     assert!(!rule.matches("llm-router-v3"));
+    assert_eq!(
+        targeted.observe_request(&manifest).orphans.as_ref(),
+        Some(rule.names())
+    );
+    assert_eq!(
+        rule.names().stems.iter().collect::<Vec<_>>(),
+        ["llm-litellm-v"]
+    );
 }
 
 #[test]
@@ -348,6 +356,13 @@ fn sandbox_plans_use_the_owner_names_and_only_their_orphans() {
             "vey-feat-x-llm-litellm-v1",
             "vey-feat-x-replicate-generic-v1"
         ]
+    );
+    assert_eq!(
+        request.orphans,
+        Some(crate::backend::OrphanNames {
+            owner_prefix: "vey-feat-x-".into(),
+            stems: ["llm-".to_owned(), "replicate-".to_owned()].into(),
+        })
     );
     let mut observed = fixtures::observed(&manifest);
     let dev = observed.environments.get_mut("dev").unwrap();
@@ -395,6 +410,14 @@ fn sandbox_plans_use_the_owner_names_and_only_their_orphans() {
 fn observe_request_names_the_managed_apps_per_environment() {
     let manifest = fixtures::manifest();
     let request = all(&manifest).observe_request(&manifest);
+    // The orphan rule's shape, so the backend reads orphan candidates' histories too.
+    assert_eq!(
+        request.orphans,
+        Some(crate::backend::OrphanNames {
+            owner_prefix: String::new(),
+            stems: ["llm-".to_owned(), "replicate-".to_owned()].into(),
+        })
+    );
     let names: Vec<(String, Vec<String>)> = request
         .environments
         .into_iter()

@@ -2,7 +2,7 @@
 
 use assert_cmd::Command;
 use modalplan::naming::{AppName, ProcessorRef, SandboxOwner};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn vectors() -> Value {
     let text = std::fs::read_to_string(concat!(
@@ -88,5 +88,64 @@ fn the_binary_prints_the_same_names() {
             .assert()
             .success()
             .stdout(expected);
+    }
+}
+
+/// The orphan-name table both implementations of the test are checked against: `OrphanNames::matches`
+/// here (the planner and the CLI read path) and `named_like_ours` of the observe helper, imported from
+/// `observe.py` by each pinned CLI's interpreter.
+#[test]
+fn the_observe_helper_and_the_planner_agree_on_orphan_names() {
+    use crate::support::emulator::{ModalCli, repo_root};
+    use modalplan::backend::OrphanNames;
+
+    let table_path = repo_root().join("tests/fixtures/orphan_names.json");
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(&table_path).unwrap()).unwrap();
+    let mut expected = Vec::new();
+    for case in table["cases"].as_array().unwrap() {
+        let names: OrphanNames = serde_json::from_value(json!({
+            "owner_prefix": case["owner_prefix"],
+            "stems": case["stems"],
+        }))
+        .unwrap();
+        for (name, matches) in case["names"].as_object().unwrap() {
+            assert_eq!(
+                names.matches(name),
+                matches.as_bool().unwrap(),
+                "Rust: {name:?} {names:?}"
+            );
+            expected.push(json!([case["owner_prefix"], case["stems"], name, matches]));
+        }
+    }
+    assert!(expected.len() >= 30, "{} names", expected.len());
+    let script = r#"
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("observe_helper", sys.argv[1])
+helper = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(helper)
+table = json.load(open(sys.argv[2]))
+rows = []
+for case in table["cases"]:
+    orphans = {"owner_prefix": case["owner_prefix"], "stems": case["stems"]}
+    for name in case["names"]:
+        rows.append([case["owner_prefix"], case["stems"], name, helper.named_like_ours(name, orphans)])
+print(json.dumps(rows))
+"#;
+    for cli in ModalCli::ALL {
+        let output = std::process::Command::new(cli.venv().join("bin/python"))
+            .arg("-c")
+            .arg(script)
+            .arg(repo_root().join("src/backend/modal_cli/observe.py"))
+            .arg(&table_path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{cli:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let by_helper: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(by_helper, expected, "{cli:?}");
     }
 }

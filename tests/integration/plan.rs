@@ -137,7 +137,8 @@ fn every_kind_on_both_clis_through_one_helper_process() {
         );
         assert_eq!(text(&output.stderr), "", "{cli:?}");
         // One helper process read everything: no `modal` process, one list of each kind per
-        // environment, one history per deployed managed app, no lookup by name; and per environment
+        // environment, one history per deployed managed app (llm-litellm-v1 in dev and main) and per
+        // deployed orphan candidate (llm-litellm-v0 in main), no lookup by name; and per environment
         // one lookup of the apply lock's Dict, never creating it. No apply ever locked these
         // environments, so no Dict exists and there is nothing more to read (a Dict that exists costs
         // one more call, the stream of its entries: see `a_held_lock_is_noted_...`).
@@ -145,7 +146,7 @@ fn every_kind_on_both_clis_through_one_helper_process() {
         assert_eq!(
             counts(&emulator.rpcs()),
             expect_counts(&[
-                ("AppDeploymentHistory", 2),
+                ("AppDeploymentHistory", 3),
                 ("AppList", 3),
                 ("DictGetOrCreate", 3),
                 ("SecretList", 3)
@@ -201,6 +202,7 @@ fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
             assert_eq!(
                 processes,
                 [
+                    "app history llm-litellm-v0 --json --env main",
                     "app history llm-litellm-v1 --json --env dev",
                     "app history llm-litellm-v1 --json --env main",
                     "app list --json --env dev",
@@ -219,7 +221,7 @@ fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
             );
             assert_eq!(
                 counts(&emulator.rpcs()).get("AppGetByDeploymentName"),
-                Some(&2),
+                Some(&3),
                 "{cli:?} {why}: each `modal app history` looks its app up by name"
             );
         }
@@ -252,6 +254,10 @@ fn helper_and_cli_observe_the_same() {
                 ("staging".into(), ["llm-litellm-v1".into()].into()),
             ]),
             locks: true,
+            orphans: Some(modalplan::backend::OrphanNames {
+                owner_prefix: String::new(),
+                stems: ["llm-".into(), "replicate-".into()].into(),
+            }),
         };
         // The apply lock in each state: held in main, an empty Dict in staging (every apply there
         // ended), no Dict in dev (no apply ever locked it).
@@ -291,6 +297,17 @@ fn helper_and_cli_observe_the_same() {
         assert_eq!(
             main.secrets.iter().collect::<Vec<_>>(),
             ["OPENAI_API_KEY", "REGISTRY_AUTH"]
+        );
+        // An orphan candidate's history is read like a managed app's.
+        let orphan = main.apps["llm-litellm-v0"].live.clone().unwrap();
+        assert_eq!(
+            (
+                orphan.version,
+                orphan.tag.as_deref(),
+                orphan.deployed_by.as_deref()
+            ),
+            (1, Some("v0.9"), Some("alice")),
+            "{cli:?}"
         );
         // A stopped app is listed with its state and no history read.
         let stopped = &main.apps["replicate-generic-v1"];
@@ -425,8 +442,12 @@ fn prune_stops_the_orphan_and_markdown_calls_it_out() {
         .map(|(app, kind)| ((*app).to_owned(), (*kind).to_owned()))
         .collect();
         assert_eq!(kinds, expected, "{cli:?}");
-        // Orphans' histories are not read (one history read per managed app only).
-        assert_eq!(plan["actions"][0]["before"], Value::Null);
+        // The orphan's live deployment, read with the rest, is what apply re-checks before stopping.
+        assert_eq!(
+            plan["actions"][0]["before"],
+            json!({"version": 1, "tag": "v0.9"}),
+            "{cli:?}"
+        );
         let markdown = plan_command(&emulator)
             .args([
                 "--no-registry-check",
@@ -441,7 +462,7 @@ fn prune_stops_the_orphan_and_markdown_calls_it_out() {
         let markdown = text(&markdown.stdout);
         assert!(
             markdown.contains(
-                "> [!WARNING]\n> **1 to stop** (`--prune`):\n\n- `llm-litellm-v0` in `main`\n"
+                "> [!WARNING]\n> **1 to stop** (`--prune`):\n\n- `llm-litellm-v0` in `main` (live v1, tag `v0.9`)\n"
             ),
             "{markdown}"
         );
@@ -691,10 +712,11 @@ fn a_held_lock_is_noted_in_text_json_and_markdown_with_each_cli() {
         let held_text = plan_output(&emulator, &["--format", "text"], None);
         // One more call than without a lock, and only in main, where the Dict exists: the stream of
         // its two entries (the lock and its heartbeat). Still one lookup per environment, no create.
+        // (Three histories: litellm in dev and main, and the orphan candidate llm-litellm-v0.)
         assert_eq!(
             counts(&emulator.rpcs()),
             expect_counts(&[
-                ("AppDeploymentHistory", 2),
+                ("AppDeploymentHistory", 3),
                 ("AppList", 3),
                 ("DictContents", 1),
                 ("DictGetOrCreate", 3),

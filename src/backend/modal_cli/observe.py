@@ -2,8 +2,10 @@
 #
 # Run with the interpreter of the `modal` CLI, so it uses the very client library the CLI uses and makes
 # the calls the CLI's `app list`, `secret list` and `app history` commands make. Reads one JSON request on
-# stdin: {"environments": {"<env>": ["<app name whose history is needed>", ...]}, "locks": bool}. Prints one
-# JSON document on stdout:
+# stdin: {"environments": {"<env>": ["<app name whose history is needed>", ...]}, "locks": bool,
+#         "orphans": null | {"owner_prefix": "<user>-<branch>-" or "", "stems": ["llm-", "llm-litellm-v", ...]}}
+# ("orphans": the history of every deployed app named like that is read too; see named_like_ours).
+# Prints one JSON document on stdout:
 #   {"ok": true, "environments": {"<env>": {"apps": [{"app_id", "description", "state"}],
 #                                           "secrets": ["<name>"],
 #                                           "histories": {"<app>": [{"version", "tag", "deployed_at",
@@ -168,6 +170,27 @@ async def history(stub, limit, environment, name, app_id):
     ]
 
 
+ASCII_DIGITS = frozenset("0123456789")
+
+
+def named_like_ours(name, orphans):
+    """OrphanNames::matches of src/backend/orphan_names.rs, line for line; both are checked against
+    tests/fixtures/orphan_names.json."""
+    if orphans is None or not name.startswith(orphans["owner_prefix"]):
+        return False
+    rest = name[len(orphans["owner_prefix"]) :]
+    head, separator, version = rest.rpartition("-v")
+    if not separator or not version or not set(version) <= ASCII_DIGITS:
+        return False
+    for stem in orphans["stems"]:
+        if stem.endswith("-v"):
+            if head + "-v" == stem:
+                return True
+        elif len(head) > len(stem) and head.startswith(stem):
+            return True
+    return False
+
+
 async def gather(*awaitables):
     # Every call finishes before the first failure is raised, so none is left running at exit.
     results = await asyncio.gather(*awaitables, return_exceptions=True)
@@ -177,13 +200,14 @@ async def gather(*awaitables):
     return results
 
 
-async def observe_environment(stub, limit, environment, wanted):
+async def observe_environment(stub, limit, environment, wanted, orphans):
     apps, secrets = await gather(list_apps(stub, limit, environment), list_secrets(stub, limit, environment))
     # `modal app history NAME` reads the deployed app of that name; so does this.
     deployed = {}
     for app in apps:
-        if app["state"] == "deployed" and app["description"] in wanted:
-            deployed.setdefault(app["description"], app["app_id"])
+        name = app["description"]
+        if app["state"] == "deployed" and (name in wanted or named_like_ours(name, orphans)):
+            deployed.setdefault(name, app["app_id"])
     names = sorted(deployed)
     histories = await gather(*(history(stub, limit, environment, name, deployed[name]) for name in names))
     return {"apps": apps, "secrets": secrets, "histories": dict(zip(names, histories))}
@@ -240,10 +264,14 @@ async def observe(request):
     stub = getattr(client, "_stub", None) or client.stub
     limit = asyncio.Semaphore(CONCURRENCY)
     environments = request["environments"]
+    orphans = request.get("orphans")
     locked = list(environments) if request.get("locks") else []
     results, locks = await gather(
         gather(
-            *(observe_environment(stub, limit, environment, set(names)) for environment, names in environments.items())
+            *(
+                observe_environment(stub, limit, environment, set(names), orphans)
+                for environment, names in environments.items()
+            )
         ),
         gather(*(read_lock(limit, environment) for environment in locked)),
     )
@@ -265,4 +293,6 @@ def main():
     print(json.dumps({"ok": True, "environments": environments}))
 
 
-main()
+# Run by `python -c`; a test imports it to check named_like_ours against the shared table.
+if __name__ == "__main__":
+    main()

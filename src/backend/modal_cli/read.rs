@@ -108,7 +108,11 @@ async fn observe_with_helper(
         .config
         .python()
         .map_err(|error| HelperError::DoesNotFit(error.to_string()))?;
-    let input = serde_json::json!({ "environments": request.environments, "locks": request.locks });
+    let input = serde_json::json!({
+        "environments": request.environments,
+        "locks": request.locks,
+        "orphans": request.orphans,
+    });
     let spec = ProcessSpec {
         argv: vec![
             python.display().to_string(),
@@ -315,7 +319,9 @@ async fn observe_with_cli(
             let (apps, secrets) = (apps?, secrets?);
             let mut names: Vec<&str> = apps
                 .iter()
-                .filter(|row| row.state == "deployed" && wanted.contains(&row.description))
+                .filter(|row| {
+                    row.state == "deployed" && request.reads_history_of(wanted, &row.description)
+                })
                 .map(|row| row.description.as_str())
                 .collect();
             names.sort_unstable();
@@ -354,6 +360,7 @@ pub async fn live_deployment(
             std::collections::BTreeSet::from([app_name.to_owned()]),
         )]),
         locks: false,
+        orphans: None,
     };
     let observed = observe(cli, &request).await?;
     Ok(observed
