@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+/// The allocator of the `modalplan` binary, so that the figure is the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A realistic manifest: three environments, the seed's secrets, and `count` processors with secrets,
 /// runtime, and every tenth one with an override.
 fn generate(count: usize) -> String {

@@ -6,6 +6,10 @@ use modalplan::cli::{Cli, ColorChoice};
 use modalplan::exit::ExitStatus;
 use modalplan::printer;
 
+/// mimalloc: validating and planning a large manifest is mostly allocation (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Under GitHub Actions, registry credentials are masked before anything could print them.
     modalplan::github::actions::mask_environment_credentials();
