@@ -899,6 +899,21 @@ pub(crate) fn hold_lock(project: &Project) -> (std::process::Child, String) {
     hold_lock_in(&project.emulator, "main")
 }
 
+/// modalplan's lock helper on the emulator's CLI interpreter, its standard input and output piped.
+fn start_lock_helper(emulator: &Emulator, stderr: std::process::Stdio) -> std::process::Child {
+    let helper =
+        fs::read_to_string(repo_root().join("src/backend/modal_cli/lock.py")).expect("helper");
+    std::process::Command::new(emulator.python())
+        .arg("-c")
+        .arg(helper)
+        .envs(emulator.envs())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start the lock helper")
+}
+
 /// [`hold_lock`] of `environment` on any emulator. Its heartbeat is refreshed every hour, so that it
 /// stays what a test read while the test runs.
 pub(crate) fn hold_lock_in(
@@ -906,17 +921,7 @@ pub(crate) fn hold_lock_in(
     environment: &str,
 ) -> (std::process::Child, String) {
     use std::io::{BufRead, Write};
-    let helper =
-        fs::read_to_string(repo_root().join("src/backend/modal_cli/lock.py")).expect("helper");
-    let mut child = std::process::Command::new(emulator.python())
-        .arg("-c")
-        .arg(helper)
-        .envs(emulator.envs())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the lock helper");
+    let mut child = start_lock_helper(emulator, std::process::Stdio::null());
     let request = json!({
         "mode": "hold",
         "environments": [environment],
@@ -938,17 +943,7 @@ pub(crate) fn hold_lock_in(
 /// The lock of `environment` as modalplan's lock helper shows it (`null` when none): the record with
 /// its `heartbeat_at`.
 pub(crate) fn show_lock(emulator: &Emulator, environment: &str) -> Value {
-    let helper =
-        fs::read_to_string(repo_root().join("src/backend/modal_cli/lock.py")).expect("helper");
-    let mut child = std::process::Command::new(emulator.python())
-        .arg("-c")
-        .arg(helper)
-        .envs(emulator.envs())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the lock helper");
+    let mut child = start_lock_helper(emulator, std::process::Stdio::piped());
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");

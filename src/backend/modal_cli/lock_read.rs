@@ -59,14 +59,7 @@ pub fn from_helper(asked: bool, reply: Option<HelperLock>) -> LockState {
 pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> LockState {
     let arguments = ["dict", "items", LOCK_DICT, "--json", "--env", environment];
     let spec = cli.config.modal(&arguments);
-    let output = {
-        let _permit = cli
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        spec.run().await
-    };
+    let output = cli.run_limited(&spec).await;
     let output = match output {
         Ok(output) => output,
         Err(error) => {

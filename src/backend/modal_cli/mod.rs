@@ -127,6 +127,19 @@ impl ModalCli {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }
+
+    /// Runs `spec` once one of the permits is free: at most `concurrency` reads run at once.
+    pub async fn run_limited(
+        &self,
+        spec: &crate::backend::process::ProcessSpec,
+    ) -> Result<crate::backend::process::ProcessOutput, BackendError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        spec.run().await
+    }
 }
 
 #[async_trait]

@@ -124,14 +124,7 @@ async fn observe_with_helper(
         timeout: cli.config.read_timeout,
         stdin: Some(input.to_string().into_bytes()),
     };
-    let output = {
-        let _permit = cli
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        spec.run().await
-    };
+    let output = cli.run_limited(&spec).await;
     let output = match output {
         Ok(output) => output,
         Err(BackendError::Timeout { timeout, .. }) => {
@@ -191,14 +184,7 @@ fn helper_failure(reply: HelperReply, python: &str) -> HelperError {
 /// One `modal` call, with a permit, its failure read from its stderr.
 async fn run_modal(cli: &ModalCli, arguments: &[&str]) -> Result<ProcessOutput, BackendError> {
     let spec = cli.config.modal(arguments);
-    let output = {
-        let _permit = cli
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        spec.run().await?
-    };
+    let output = cli.run_limited(&spec).await?;
     if output.success() {
         Ok(output)
     } else {
