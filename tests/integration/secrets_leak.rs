@@ -154,6 +154,8 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
             "llm/litellm@1",
             "--ci-name",
         ],
+        // The apply lock's command (no lock is left: it says so and exits 1).
+        vec!["-vv", "force-unlock", "--env", "dev", "lk-000000000000"],
     ];
     let mut outcomes = Vec::new();
     let mut checked = Vec::new();
@@ -187,6 +189,14 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
     );
     assert!(summary.exists() && outputs.exists(), "{outcomes:?}");
     assert!(plan_file.exists(), "{outcomes:?}");
+    assert_eq!(
+        outcomes.last(),
+        Some(&(
+            "-vv force-unlock --env dev lk-000000000000".to_owned(),
+            Some(1)
+        )),
+        "{outcomes:?}"
+    );
     let apply = &outcomes[8];
     assert_eq!(
         apply.1,
