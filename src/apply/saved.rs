@@ -167,7 +167,12 @@ pub async fn check_current(
         });
     }
     let mut environments: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for action in &plan.actions {
+    // Orphans the plan only shows are not checked below, so their histories are not read.
+    for action in plan
+        .actions
+        .iter()
+        .filter(|action| action.kind != ActionKind::Orphan)
+    {
         environments
             .entry(action.environment.clone())
             .or_default()

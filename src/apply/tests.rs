@@ -1033,11 +1033,13 @@ async fn a_saved_plan_is_stale_when_an_orphan_to_stop_moved_and_not_for_one_left
             changes: vec!["  main/old-v1: v1 untagged when planned, v2 tagged x now".into()]
         }
     );
-    // Without the stop, nothing the apply does depends on an orphan: current.
+    // Without the stop, nothing the apply does depends on an orphan: current, and not even read.
     let left_alone = plan(vec![orphan("other-v1", ActionKind::Orphan)]);
+    let reads = backend.observe_requests().len();
     saved::check_current(&left_alone, "sha256:00", &backend)
         .await
         .unwrap();
+    assert_eq!(backend.observe_requests().len(), reads);
     assert!(!backend.is_stopped("main", "old-v1"));
 }
 

@@ -113,6 +113,8 @@ struct State {
     apps: BTreeMap<(String, String), FakeApp>,
     secrets: BTreeMap<String, BTreeSet<String>>,
     calls: Vec<FakeCall>,
+    /// Every observe request so far, in order (kept apart from `calls`: reads change nothing).
+    observe_requests: Vec<ObserveRequest>,
     deploy_faults: BTreeMap<String, DeployFault>,
     deploy_delays: BTreeMap<String, Duration>,
     default_deploy_delay: Duration,
@@ -210,6 +212,11 @@ impl FakeBackend {
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<FakeCall> {
         self.state().calls.clone()
+    }
+
+    /// Every observe request so far, in order.
+    pub fn observe_requests(&self) -> Vec<ObserveRequest> {
+        self.state().observe_requests.clone()
     }
 
     /// [`FakeCall::short`] of every call so far.
@@ -314,6 +321,7 @@ impl Drop for RunningDeploy {
 #[async_trait]
 impl ModalBackend for FakeBackend {
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed, BackendError> {
+        self.state().observe_requests.push(request.clone());
         let state = self.state();
         let mut observed = Observed::default();
         for (environment, managed) in &request.environments {
