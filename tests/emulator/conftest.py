@@ -24,10 +24,33 @@ DIGEST_OK = "ghcr.io/acme/theory/llm-litellm@sha256:" + "1" * 64
 DIGEST_UNPULLABLE = "ghcr.io/acme/theory/llm-litellm@sha256:dead" + "0" * 56 + "beef"
 
 
+def without_teardown_noise(text: str) -> str:
+    """The text without what the interpreter prints while the CLI exits, after its own error: "Exception
+    ignored in: ..." blocks (up to their exception line) and asyncio's "Loop <...> that handles pid N is
+    closed". The 1.0 CLI prints both when a deploy fails while its `git` subprocesses still run; modalplan
+    drops them the same way (src/backend/modal_cli/actions.rs, `without_teardown_noise`)."""
+    kept = []
+    in_ignored_block = False
+    for line in text.splitlines():
+        if in_ignored_block:
+            frame = line.startswith((" ", "\t"))
+            if not frame and not line.startswith("Traceback (most recent call last)"):
+                in_ignored_block = False
+            continue
+        if line.lstrip().startswith("Exception ignored in:"):
+            in_ignored_block = True
+            continue
+        if line.strip().startswith("Loop <") and "that handles pid" in line:
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def plain(text: str) -> str:
-    """Text of a CLI error without rich's box drawing, on one line."""
-    text = re.sub(r"[╭╮╰╯│─]", " ", text)
+    """Text of a CLI error without rich's box drawing and interpreter teardown noise, on one line."""
+    text = re.sub(r"[╭╮╰╯│─]", " ", without_teardown_noise(text))
     return " ".join(text.split())
+
 
 
 class Emulator:

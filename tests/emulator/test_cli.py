@@ -460,6 +460,19 @@ def test_deploy_app_name_over_limit_is_refused_before_any_call(emulator):
     assert emulator.calls() == []
 
 
+def test_plain_drops_interpreter_teardown_noise():
+    noisy = (
+        "Error: Environment 'nope' not found\n"
+        "Loop <_UnixSelectorEventLoop running=False closed=True debug=False> that handles pid 24120 is closed\n"
+        "Exception ignored in: <function BaseSubprocessTransport.__del__ at 0x7ff86282e700>\n"
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/asyncio/base_events.py", line 519, in _check_closed\n'
+        "    raise RuntimeError('Event loop is closed')\n"
+        "RuntimeError: Event loop is closed\n"
+    )
+    assert plain(noisy) == "Error: Environment 'nope' not found"
+
+
 def test_deploy_unknown_environment(emulator):
     result = emulator.deploy("nope", "llm-litellm-v1", "t", DIGEST_OK, "OPENAI_API_KEY")
     assert result.returncode == 1

@@ -291,7 +291,7 @@ pub fn modal_message(output: &ProcessOutput) -> String {
     } else {
         &output.stderr
     };
-    let text = strip_ansi(source);
+    let text = without_teardown_noise(&strip_ansi(source));
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     if lines
         .iter()
@@ -333,6 +333,36 @@ pub fn modal_message(output: &ProcessOutput) -> String {
     }
 }
 
+/// The text without what the Python interpreter prints while it shuts down, after the CLI's own error:
+/// "Exception ignored in: ..." blocks (up to their exception line) and asyncio's "Loop <...> that
+/// handles pid N is closed". The 1.0 CLI prints both when a deploy fails while its `git` subprocesses
+/// are still running; read as the error, they would hide Modal's message.
+fn without_teardown_noise(text: &str) -> String {
+    let mut kept = Vec::new();
+    let mut in_ignored_block = false;
+    for line in text.lines() {
+        if in_ignored_block {
+            // The block ends with its exception line: the first one that is not indented and is not
+            // the traceback's header.
+            let frame = line.starts_with(' ') || line.starts_with('\t');
+            if !frame && !line.starts_with("Traceback (most recent call last)") {
+                in_ignored_block = false;
+            }
+            continue;
+        }
+        if line.trim_start().starts_with("Exception ignored in:") {
+            in_ignored_block = true;
+            continue;
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with("Loop <") && trimmed.contains("that handles pid") {
+            continue;
+        }
+        kept.push(line);
+    }
+    kept.join("\n")
+}
+
 fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -363,6 +393,17 @@ mod tests {
             stdout: String::new(),
             stderr: stderr.to_owned(),
         }
+    }
+
+    #[test]
+    fn interpreter_teardown_noise_after_the_error_is_not_the_message() {
+        // What the 1.0 CLI printed for a deploy to a missing environment, its `git` subprocesses still
+        // running when it exited.
+        let stderr = "╭─ Error: Not found ──────────────────╮\n│ Environment 'nope' not found         │\n╰──────────────────────────────────────╯\nLoop <_UnixSelectorEventLoop running=False closed=True debug=False> that handles pid 24120 is closed\nException ignored in: <function BaseSubprocessTransport.__del__ at 0x7ff86282e700>\nTraceback (most recent call last):\n  File \"/usr/lib/python3.11/asyncio/base_subprocess.py\", line 126, in __del__\n    self.close()\n  File \"/usr/lib/python3.11/asyncio/base_events.py\", line 519, in _check_closed\n    raise RuntimeError('Event loop is closed')\nRuntimeError: Event loop is closed\n";
+        assert_eq!(
+            modal_message(&failed(stderr)),
+            "Environment 'nope' not found"
+        );
     }
 
     #[test]
