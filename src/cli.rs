@@ -258,7 +258,7 @@ pub struct ApplyArgs {
     pub log_dir: PathBuf,
 
     /// After Ctrl-C or SIGTERM, how long running deploys may go on before they are killed (and what they
-    /// changed rolled back).
+    /// changed rolled back); a second signal ends it at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub grace_period: u64,
 

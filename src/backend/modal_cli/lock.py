@@ -272,28 +272,26 @@ def keep(stores, environments, lock_id, heartbeat_s):
     emit({"status": "released", "lost": sorted(lost)})
 
 
-def show(request):
-    environment = request["environment"]
+def current_lock(environment):
+    """The environment's Dict (None when it does not exist) and the lock it holds (None when free)."""
     try:
         store = locks_dict(environment, False)
-        lock = describe(store, environment)
+        return store, describe(store, environment)
     except Failure as failure:
         if failure.kind != "not_found":
             raise
-        lock = None  # no Dict yet: no apply ever locked this environment
+        return None, None  # no Dict yet: no apply ever locked this environment
+
+
+def show(request):
+    _, lock = current_lock(request["environment"])
     emit({"status": "ok", "lock": lock})
 
 
 def force_unlock(request):
     environment = request["environment"]
     lock_id = request["lock_id"]
-    try:
-        store = locks_dict(environment, False)
-        lock = describe(store, environment)
-    except Failure as failure:
-        if failure.kind != "not_found":
-            raise
-        lock = None
+    store, lock = current_lock(environment)
     if lock is None:
         emit({"status": "absent"})
     elif lock.get("id") != lock_id:
