@@ -60,6 +60,11 @@ pub struct SelectionArgs {
     /// Stop orphans: apps named like a managed processor that the manifest no longer lists.
     #[arg(long)]
     pub prune: bool,
+
+    /// Plan a deployment that failed its smoke check before (`ERR_FAILED_BEFORE`) as an ordinary change:
+    /// deploy it again on purpose.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +139,26 @@ pub enum Command {
         after_help = "Examples:\n  modalplan status --env main\n  modalplan status --env dev --sandbox"
     )]
     Status(StatusArgs),
+
+    /// The releases of one app, newest first: Modal's deployment history joined with modalplan's
+    /// release records (who, when, commit, image, smoke result, rollbacks).
+    #[command(
+        after_help = "Examples:\n  modalplan history --env main --ref llm/litellm@1\n  modalplan history --env dev --ref llm/litellm@1 --sandbox --format json"
+    )]
+    History(HistoryArgs),
+
+    /// Roll an app back through Modal (to the previous version, or `--to vN`), smoke-check what is then
+    /// live and record it.
+    #[command(
+        after_help = "Examples:\n  modalplan rollback --env main --ref llm/litellm@1\n  modalplan rollback --env main --ref llm/litellm@1 --to v3\n\nThe next plan shows the app as differing from the manifest, and why: apply would deploy the\nmanifest's version again. Revert the change in the manifest to keep the rollback."
+    )]
+    Rollback(RollbackArgs),
+
+    /// Stop your own sandbox app (`<user>-<branch>-<app>`).
+    #[command(
+        after_help = "Examples:\n  modalplan destroy --env dev --ref llm/litellm@1\n  modalplan destroy --env dev --ref llm/litellm@1 --app-name llm-litellm-v1 --yes   # a CI name: only on purpose"
+    )]
+    Destroy(DestroyArgs),
 
     /// Scaffold `processors.toml`, its schema, `modal_app.py` and CI workflows.
     #[command(
@@ -430,6 +455,64 @@ pub struct StatusArgs {
     /// Show the caller's sandbox apps (`<user>-<branch>-<app>`) instead of the CI names.
     #[arg(long)]
     pub sandbox: bool,
+}
+
+/// Which app of a ref a release command reads or changes.
+#[derive(Debug, Args)]
+pub struct ReleaseTargetArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The Modal environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// The processor ref.
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: String,
+
+    /// The caller's sandbox app (`<user>-<branch>-<app>`) instead of the CI name.
+    #[arg(long, conflicts_with = "app_name")]
+    pub sandbox: bool,
+
+    /// This app name instead of the CI name.
+    #[arg(long)]
+    pub app_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: ReleaseTargetArgs,
+
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: ReleaseTargetArgs,
+
+    /// The version to make live again (`v3` or `3`); default: the one before the live version.
+    #[arg(long, value_name = "vN")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Stop an app that has a CI name (only with `--app-name`).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,10 @@ pub enum Code {
     ErrStalePlan,
     ErrPlanFile,
     ErrConcurrentChange,
+    /// The deployment planned failed its smoke check before and was rolled back.
+    ErrFailedBefore,
+    /// Modal's release records of an environment could not be read or written.
+    ErrReleaseRecord,
     /// Another run holds the apply lock of an environment.
     ErrLocked,
     ErrInterrupted,
@@ -82,6 +86,8 @@ impl Code {
         Code::ErrStalePlan,
         Code::ErrPlanFile,
         Code::ErrConcurrentChange,
+        Code::ErrFailedBefore,
+        Code::ErrReleaseRecord,
         Code::ErrLocked,
         Code::ErrInterrupted,
         Code::ErrUsage,
@@ -122,6 +128,8 @@ impl Code {
             Code::ErrStalePlan => "ERR_STALE_PLAN",
             Code::ErrPlanFile => "ERR_PLAN_FILE",
             Code::ErrConcurrentChange => "ERR_CONCURRENT_CHANGE",
+            Code::ErrFailedBefore => "ERR_FAILED_BEFORE",
+            Code::ErrReleaseRecord => "ERR_RELEASE_RECORD",
             Code::ErrLocked => "ERR_LOCKED",
             Code::ErrInterrupted => "ERR_INTERRUPTED",
             Code::ErrUsage => "ERR_USAGE",

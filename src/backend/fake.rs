@@ -130,6 +130,9 @@ struct State {
     locks: BTreeMap<String, LockRecord>,
     locks_taken: u32,
     lock_fault: Option<BackendError>,
+    /// Environment → the release records written, per app (kept apart from `calls`, like reads).
+    releases: BTreeMap<String, crate::backend::releases::Releases>,
+    record_fault: Option<BackendError>,
 }
 
 /// The in-memory backend. Cheap to clone; clones share state.
@@ -215,6 +218,39 @@ impl FakeBackend {
     }
 
     /// Every observe request so far, in order.
+    /// The release records written to `environment` for `app`, oldest first.
+    pub fn releases(
+        &self,
+        environment: &str,
+        app: &str,
+    ) -> Vec<crate::backend::releases::ReleaseRecord> {
+        self.state()
+            .releases
+            .get(environment)
+            .and_then(|releases| releases.get(app))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Puts release records in place, as an earlier apply left them.
+    pub fn set_releases(
+        &self,
+        environment: &str,
+        app: &str,
+        records: Vec<crate::backend::releases::ReleaseRecord>,
+    ) {
+        self.state()
+            .releases
+            .entry(environment.to_owned())
+            .or_default()
+            .insert(app.to_owned(), records);
+    }
+
+    /// Every release record write fails with `error`.
+    pub fn fail_record_writes(&self, error: BackendError) {
+        self.state().record_fault = Some(error);
+    }
+
     pub fn observe_requests(&self) -> Vec<ObserveRequest> {
         self.state().observe_requests.clone()
     }
@@ -327,6 +363,13 @@ impl ModalBackend for FakeBackend {
         for (environment, managed) in &request.environments {
             let mut observed_environment = ObservedEnvironment {
                 secrets: state.secrets.get(environment).cloned().unwrap_or_default(),
+                releases: if request.releases {
+                    crate::backend::releases::ReleasesState::Read {
+                        releases: state.releases.get(environment).cloned().unwrap_or_default(),
+                    }
+                } else {
+                    crate::backend::releases::ReleasesState::NotRead
+                },
                 lock: match (request.locks, state.locks.get(environment)) {
                     (false, _) => LockState::NotRead,
                     (true, None) => LockState::Free,
@@ -504,6 +547,38 @@ impl ModalBackend for FakeBackend {
                 app: app_name.to_owned(),
             }),
         }
+    }
+
+    async fn history(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Vec<DeploymentRecord>, BackendError> {
+        let state = self.state();
+        Ok(state
+            .apps
+            .get(&(environment.to_owned(), app_name.to_owned()))
+            .map(|app| app.history.clone())
+            .unwrap_or_default())
+    }
+
+    async fn record_release(
+        &self,
+        environment: &str,
+        record: &crate::backend::releases::ReleaseRecord,
+    ) -> Result<(), BackendError> {
+        let mut state = self.state();
+        if let Some(error) = state.record_fault.clone() {
+            return Err(error);
+        }
+        let records = state
+            .releases
+            .entry(environment.to_owned())
+            .or_default()
+            .entry(record.app.clone())
+            .or_default();
+        *records = crate::backend::releases::appended(std::mem::take(records), record.clone());
+        Ok(())
     }
 }
 

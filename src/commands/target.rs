@@ -169,6 +169,57 @@ pub fn app_name(
     }
 }
 
+/// The app a release command (`history`, `rollback`) works on: `--app-name`, the sandbox name with
+/// `--sandbox`, else the CI name.
+pub fn release_target(
+    args: &crate::cli::ReleaseTargetArgs,
+) -> Result<(ValidManifest, Processor, AppName), Report> {
+    let manifest = load_manifest(&args.manifest.manifest)?;
+    check_environment(&manifest, &args.environment)?;
+    let processor = find_processor(&manifest, &args.reference)?.clone();
+    let choice = if args.sandbox {
+        NameChoice::Sandbox
+    } else {
+        NameChoice::Ci
+    };
+    let app_name = app_name(&processor, choice, args.app_name.as_deref())?;
+    Ok((manifest, processor, app_name))
+}
+
+/// The release records and live deployment of one app, in one read (one helper process).
+pub async fn releases_of(
+    backend: &dyn ModalBackend,
+    environment: &str,
+    app_name: &str,
+) -> Result<
+    (
+        Vec<crate::backend::releases::ReleaseRecord>,
+        Option<crate::backend::ObservedApp>,
+    ),
+    BackendError,
+> {
+    let mut request = crate::backend::ObserveRequest {
+        releases: true,
+        ..crate::backend::ObserveRequest::default()
+    };
+    request.environments.insert(
+        environment.to_owned(),
+        std::collections::BTreeSet::from([app_name.to_owned()]),
+    );
+    let mut observed = backend.observe(&request).await?;
+    let Some(seen) = observed.environments.remove(environment) else {
+        return Ok((Vec::new(), None));
+    };
+    if let crate::backend::releases::ReleasesState::Unreadable { reason } = &seen.releases {
+        crate::printer::stderr(&format!(
+            "warning: {}: the release records of `{environment}` could not be read, so only Modal's history is shown: {reason}\n",
+            crate::codes::Code::ErrReleaseRecord
+        ));
+    }
+    let records = seen.releases.of(app_name).to_vec();
+    Ok((records, seen.apps.get(app_name).cloned()))
+}
+
 /// The `modal` CLI backend the manifest configures.
 pub fn backend(manifest: &ValidManifest) -> Arc<ModalCli> {
     Arc::new(super::plan::backend_for(manifest))

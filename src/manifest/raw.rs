@@ -111,6 +111,14 @@ pub struct RawModal {
     )]
     pub read_timeout: Option<Spanned<String>>,
 
+    /// What else counts as the deploy's code, as globs relative to `workdir`: the module itself and every
+    /// local `*.py` file under `workdir` always count (skipping `__pycache__` and dot-prefixed names);
+    /// add data files the module ships (`"prompts/**"`), or leave files out with a leading `!`
+    /// (`"!tests/**"`). A change of any file that counts changes the deploy's fingerprint.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>", example = "examples::code")]
+    pub code: Option<Spanned<Vec<Spanned<String>>>>,
+
     /// Time limit for each `modal deploy`, as a duration. Default: `"10m"`.
     #[serde(default)]
     #[schemars(
@@ -366,6 +374,9 @@ mod examples {
     }
     pub fn read_timeout() -> Value {
         json!("60s")
+    }
+    pub fn code() -> Value {
+        json!(["prompts/**", "!tests/**"])
     }
     pub fn deploy_timeout() -> Value {
         json!("10m")

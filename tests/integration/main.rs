@@ -9,6 +9,7 @@ mod naming;
 mod people;
 mod plan;
 mod registry;
+mod releases;
 mod reliability;
 mod secrets_leak;
 mod signals;

@@ -211,7 +211,7 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
             "{cli:?}"
         );
         let tag = deployed_tag(&workspace);
-        assert!(tag.starts_with("mp1-aaaaaaaaaaaa-"), "{tag}");
+        assert!(tag.starts_with("mp2-aaaaaaaaaaaa-"), "{tag}");
         assert_eq!(
             workspace.apps("dev"),
             [(

@@ -24,6 +24,7 @@ pub mod lock;
 pub mod lock_read;
 pub mod people;
 pub mod read;
+pub mod releases;
 
 /// How to reach Modal through its CLI.
 #[derive(Debug, Clone)]
@@ -175,6 +176,22 @@ impl ModalBackend for ModalCli {
 
     async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError> {
         actions::stop(self, environment, app_name).await
+    }
+
+    async fn history(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Vec<DeploymentRecord>, BackendError> {
+        read::full_history(self, environment, app_name).await
+    }
+
+    async fn record_release(
+        &self,
+        environment: &str,
+        record: &crate::backend::releases::ReleaseRecord,
+    ) -> Result<(), BackendError> {
+        releases::write(self, environment, record).await
     }
 }
 
