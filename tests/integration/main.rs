@@ -11,6 +11,7 @@ mod plan;
 mod registry;
 mod reliability;
 mod secrets_leak;
+mod secrets_sync;
 mod signals;
 mod support;
 mod validate;
