@@ -19,6 +19,7 @@ pub mod invoke;
 pub mod logs;
 pub mod name;
 pub mod pin;
+mod pin_edit;
 pub mod plan;
 pub mod prune;
 mod secret_source;
@@ -63,7 +64,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Secrets(SecretsCommand::Sync(args)) => {
             cut(secrets_sync::run(&args), Some(SYNC_CUT)).await
         }
-        Command::Pin(args) => cut(pin::run(&args), Some(PIN_CUT)).await,
+        Command::Pin(args) => Box::pin(cut(pin::run(&args), Some(PIN_CUT))).await,
         Command::Invoke(args) => cut(invoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Smoke(args) => cut(smoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Prune(args) => cut(prune::run(&args), Some(PRUNE_CUT)).await,

@@ -7,6 +7,7 @@ mod manifest_docs;
 mod name;
 mod naming;
 mod people;
+mod pin;
 mod plan;
 mod registry;
 mod reliability;
