@@ -259,7 +259,7 @@ mod tests {
         );
         assert_eq!(
             parse_json("{\"A\": hunter2}").unwrap_err(),
-            "not JSON (line 1, column 8)"
+            "not JSON (line 1, column 7)"
         );
     }
 }
