@@ -1,7 +1,7 @@
 //! `modalplan secrets sync`: makes each secret of the policy (`[secrets]`, the allow-list) hold exactly
 //! its declared keys on Modal, values from the process environment, a dotenv file or a JSON file.
 //!
-//! Values are read into [`crate::backend::SecretValue`]s, masked under GitHub Actions before anything prints, and handed
+//! Values are read into [`SecretValue`]s, masked under GitHub Actions before anything prints, and handed
 //! to the backend, which passes them on standard input (never on a command line). Nothing prints a value:
 //! the report names secrets and keys only.
 
@@ -12,7 +12,7 @@ use miette::{Report, miette};
 
 use super::secret_source::SecretSource;
 use super::target;
-use crate::backend::{BackendError, ModalBackend as _, SecretWrite};
+use crate::backend::{BackendError, ModalBackend, SecretValue, SecretWrite};
 use crate::cli::SecretsSyncArgs;
 use crate::codes::Code;
 use crate::exit::ExitStatus;
@@ -56,24 +56,65 @@ struct Row {
     outcome: Outcome,
 }
 
+/// The secrets of one run, before anything is asked of Modal.
+struct Prepared {
+    /// Skipped and missing-value rows.
+    rows: Vec<Row>,
+    /// The declared keys (in manifest order) and the write of each secret that has every value.
+    writes: Vec<(Vec<String>, SecretWrite)>,
+    /// Every value read, for the masks.
+    read: Vec<SecretValue>,
+    /// Keys of the file that no secret declares.
+    ignored: Vec<String>,
+}
+
 pub async fn run(args: &SecretsSyncArgs) -> Result<ExitStatus, Report> {
     let (manifest, warnings) = target::load_manifest_deferring_warnings(&args.manifest.manifest)?;
     let environment = args.environment.as_str();
     target::check_environment(&manifest, environment)?;
     let selected = selection(&manifest, &args.only)?;
     let source = SecretSource::read(args.from_dotenv.as_deref(), args.from_json.as_deref())?;
+    let mut prepared = prepare(&manifest, &selected, &source);
+    // Masked before anything could print them (the runner hides a value only once it saw its mask):
+    // every value read, and every value of a file, declared or not.
+    for value in &prepared.read {
+        crate::github::actions::mask_secret(value.expose());
+    }
+    prepared.read.clear();
+    target::print_warnings(&warnings);
+    let backend = target::backend(&manifest);
+    let ignored = std::mem::take(&mut prepared.ignored);
+    let rows = sync(backend.as_ref(), environment, prepared, args.dry_run).await?;
+    printer::stdout(&render(
+        &manifest,
+        environment,
+        &source,
+        &rows,
+        &ignored,
+        args.dry_run,
+    ));
+    failure(&rows, environment, &source).map_or(Ok(ExitStatus::Success), Err)
+}
 
-    let mut rows = Vec::new();
-    let mut writes = Vec::new();
-    let mut read = Vec::new();
-    for (name, policy) in &manifest.secrets {
-        let keys = if policy.keys.is_empty() {
+/// Looks up every selected secret's keys in `source`.
+fn prepare(manifest: &ValidManifest, selected: &BTreeSet<&str>, source: &SecretSource) -> Prepared {
+    let mut prepared = Prepared {
+        rows: Vec::new(),
+        writes: Vec::new(),
+        read: source.file_values(),
+        ignored: Vec::new(),
+    };
+    let keys_of = |name: &String, keys: &Vec<String>| {
+        if keys.is_empty() {
             vec![name.clone()]
         } else {
-            policy.keys.clone()
-        };
+            keys.clone()
+        }
+    };
+    for (name, policy) in &manifest.secrets {
+        let keys = keys_of(name, &policy.keys);
         if !selected.contains(name.as_str()) {
-            rows.push(Row {
+            prepared.rows.push(Row {
                 name: name.clone(),
                 keys,
                 outcome: Outcome::Skipped,
@@ -87,56 +128,54 @@ pub async fn run(args: &SecretsSyncArgs) -> Result<ExitStatus, Report> {
                 None => missing.push((key.clone(), "no value")),
                 Some(value) if value.expose().is_empty() => missing.push((key.clone(), "empty")),
                 Some(value) => {
-                    read.push(value.clone());
+                    prepared.read.push(value.clone());
                     values.insert(key.clone(), value);
                 }
             }
         }
         if missing.is_empty() {
-            writes.push((
-                keys,
-                SecretWrite {
-                    name: name.clone(),
-                    values,
-                },
-            ));
+            let write = SecretWrite {
+                name: name.clone(),
+                values,
+            };
+            prepared.writes.push((keys, write));
         } else {
-            rows.push(Row {
+            prepared.rows.push(Row {
                 name: name.clone(),
                 keys,
                 outcome: Outcome::MissingValues(missing),
             });
         }
     }
-    // Masked before anything could print them (the runner hides a value only once it saw its mask):
-    // every value read, and every value of a file, declared or not.
-    read.extend(source.file_values());
-    for value in &read {
-        crate::github::actions::mask_secret(value.expose());
-    }
-    target::print_warnings(&warnings);
-    let declared: BTreeSet<&str> = manifest
+    let declared: BTreeSet<String> = manifest
         .secrets
         .iter()
-        .flat_map(|(name, policy)| {
-            if policy.keys.is_empty() {
-                vec![name.as_str()]
-            } else {
-                policy.keys.iter().map(String::as_str).collect()
-            }
-        })
+        .flat_map(|(name, policy)| keys_of(name, &policy.keys))
         .collect();
-    let ignored: Vec<&str> = source
+    prepared.ignored = source
         .file_keys()
         .into_iter()
-        .filter(|key| !declared.contains(key))
+        .filter(|key| !declared.contains(*key))
+        .map(str::to_owned)
         .collect();
+    prepared
+}
 
-    let backend = target::backend(&manifest);
-    let present = target::secrets_present(backend.as_ref(), environment)
+/// Reads which secrets exist, then writes (or, for a dry run, only classifies) the prepared ones; every
+/// row, by name.
+async fn sync(
+    backend: &dyn ModalBackend,
+    environment: &str,
+    prepared: Prepared,
+    dry_run: bool,
+) -> Result<Vec<Row>, Report> {
+    let Prepared {
+        mut rows, writes, ..
+    } = prepared;
+    let present = target::secrets_present(backend, environment)
         .await
         .map_err(|error| target::backend_report(&error, None))?;
-    let outcomes: Vec<Outcome> = if args.dry_run {
+    let outcomes: Vec<Outcome> = if dry_run {
         writes
             .iter()
             .map(|(_, write)| {
@@ -171,15 +210,7 @@ pub async fn run(args: &SecretsSyncArgs) -> Result<ExitStatus, Report> {
         });
     }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
-    printer::stdout(&render(
-        &manifest,
-        environment,
-        &source,
-        &rows,
-        &ignored,
-        args.dry_run,
-    ));
-    failure(&rows, environment, &source).map_or(Ok(ExitStatus::Success), Err)
+    Ok(rows)
 }
 
 /// The secrets `--only` selects (every declared one without it); an undeclared name is an error.
@@ -219,7 +250,7 @@ fn render(
     environment: &str,
     source: &SecretSource,
     rows: &[Row],
-    ignored: &[&str],
+    ignored: &[String],
     dry_run: bool,
 ) -> String {
     let mut out = format!(
@@ -335,4 +366,100 @@ fn failure(rows: &[Row], environment: &str, source: &SecretSource) -> Option<Rep
         },
         names.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::backend::fake::{FakeBackend, FakeCall};
+
+    const MANIFEST: &str = "version = 1\n\n[modal]\nmodule = \"modal_app\"\nworkdir = \".\"\nenvironments = [\"dev\"]\n\n[secrets.REGISTRY_AUTH]\nkeys = [\"REGISTRY_USERNAME\", \"REGISTRY_PASSWORD\"]\n\n[secrets.OPENAI_API_KEY]\nkeys = [\"OPENAI_API_KEY\"]\n\n[[processor]]\nref = \"llm/litellm@1\"\nimage.oci = \"ghcr.io/acme/llm@sha256:1111111111111111111111111111111111111111111111111111111111111111\"\nsecrets.required = [\"OPENAI_API_KEY\"]\n";
+
+    fn manifest() -> ValidManifest {
+        crate::manifest::load_str(MANIFEST, Path::new("processors.toml"))
+            .expect("valid")
+            .manifest
+    }
+
+    fn file(values: &[(&str, &str)]) -> SecretSource {
+        SecretSource::File {
+            path: PathBuf::from("ci.env"),
+            values: values
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), SecretValue::new(*value)))
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_fails_only_its_secret_and_its_message_is_shown() {
+        let manifest = manifest();
+        let backend = FakeBackend::new().with_secret("dev", "OPENAI_API_KEY");
+        backend.fail_secret_write(
+            "REGISTRY_AUTH",
+            BackendError::CommandFailed {
+                command: "the secrets writer (environment `dev`)".into(),
+                exit_code: None,
+                stderr: "PERMISSION_DENIED: token may not write secrets".into(),
+            },
+        );
+        let source = file(&[
+            ("REGISTRY_USERNAME", "bot"),
+            ("REGISTRY_PASSWORD", "pw-1"),
+            ("OPENAI_API_KEY", "sk-1"),
+        ]);
+        let selected = selection(&manifest, &[]).unwrap();
+        let prepared = prepare(&manifest, &selected, &source);
+        let rows = sync(&backend, "dev", prepared, false).await.unwrap();
+        assert_eq!(
+            render(&manifest, "dev", &source, &rows, &[], false),
+            "Secrets of processors.toml in environment `dev`, values from ci.env:\n  replaced  OPENAI_API_KEY  OPENAI_API_KEY\n  failed    REGISTRY_AUTH   REGISTRY_USERNAME, REGISTRY_PASSWORD: `the secrets writer (environment `dev`)` failed (exit None): PERMISSION_DENIED: token may not write secrets\n\n0 created, 1 replaced, 0 skipped, 1 failed.\n"
+        );
+        let report = failure(&rows, "dev", &source).expect("a failure");
+        assert_eq!(
+            report.code().map(|code| code.to_string()).as_deref(),
+            Some("ERR_MODAL_CLI")
+        );
+        assert_eq!(
+            report.to_string(),
+            "1 secret not synced to `dev`: REGISTRY_AUTH"
+        );
+        assert_eq!(
+            backend.call_log(),
+            [
+                "secret dev/OPENAI_API_KEY OPENAI_API_KEY",
+                "secret dev/REGISTRY_AUTH REGISTRY_PASSWORD,REGISTRY_USERNAME"
+            ]
+        );
+        let written = backend
+            .secret_values("dev", "OPENAI_API_KEY")
+            .expect("written");
+        assert_eq!(written["OPENAI_API_KEY"].expose(), "sk-1");
+        assert_eq!(backend.secret_values("dev", "REGISTRY_AUTH"), None);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_writes_nothing_and_ignored_keys_are_named() {
+        let manifest = manifest();
+        let backend = FakeBackend::new();
+        let source = file(&[("OPENAI_API_KEY", "sk-1"), ("UNRELATED", "x")]);
+        let only = vec!["OPENAI_API_KEY".to_owned()];
+        let selected = selection(&manifest, &only).unwrap();
+        let mut prepared = prepare(&manifest, &selected, &source);
+        assert_eq!(prepared.ignored, ["UNRELATED"]);
+        // The masks cover the file's every value, declared or not.
+        let mut read: Vec<&str> = prepared.read.iter().map(SecretValue::expose).collect();
+        read.sort_unstable();
+        assert_eq!(read, ["sk-1", "sk-1", "x"]);
+        let ignored = std::mem::take(&mut prepared.ignored);
+        let rows = sync(&backend, "dev", prepared, true).await.unwrap();
+        assert_eq!(
+            render(&manifest, "dev", &source, &rows, &ignored, true),
+            "Secrets of processors.toml in environment `dev`, values from ci.env (dry run: nothing is written):\n  would create  OPENAI_API_KEY  OPENAI_API_KEY\n  skipped       REGISTRY_AUTH   not in --only\nIgnored UNRELATED in ci.env: no secret of [secrets] declares it.\n\n1 to create, 0 to replace, 1 skipped, 0 failed.\n"
+        );
+        assert!(failure(&rows, "dev", &source).is_none());
+        assert_eq!(backend.calls(), Vec::<FakeCall>::new());
+    }
 }
