@@ -429,6 +429,7 @@ pub struct SecretsSyncArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
+    /// The Modal environment whose secrets are written.
     #[arg(long = "env", value_name = "ENV")]
     pub environment: String,
 
