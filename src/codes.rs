@@ -48,6 +48,13 @@ pub enum Code {
     ErrLocked,
     ErrInterrupted,
     ErrUsage,
+    // Secrets sync and pins.
+    /// A key a secret declares has no value, or an empty one, in the source `secrets sync` reads.
+    ErrSecretValueMissing,
+    /// The dotenv or JSON file `secrets sync` reads cannot be read or parsed.
+    ErrSecretSource,
+    /// `pin --check`: a tag recorded in a pin now points at another digest.
+    ErrTagMoved,
     // Warnings.
     WarnOptionalSecretMissing,
     WarnUnusedSecret,
@@ -91,6 +98,9 @@ impl Code {
         Code::ErrLocked,
         Code::ErrInterrupted,
         Code::ErrUsage,
+        Code::ErrSecretValueMissing,
+        Code::ErrSecretSource,
+        Code::ErrTagMoved,
         Code::WarnOptionalSecretMissing,
         Code::WarnUnusedSecret,
         Code::WarnNameShortened,
@@ -133,6 +143,9 @@ impl Code {
             Code::ErrLocked => "ERR_LOCKED",
             Code::ErrInterrupted => "ERR_INTERRUPTED",
             Code::ErrUsage => "ERR_USAGE",
+            Code::ErrSecretValueMissing => "ERR_SECRET_VALUE_MISSING",
+            Code::ErrSecretSource => "ERR_SECRET_SOURCE",
+            Code::ErrTagMoved => "ERR_TAG_MOVED",
             Code::WarnOptionalSecretMissing => "WARN_OPTIONAL_SECRET_MISSING",
             Code::WarnUnusedSecret => "WARN_UNUSED_SECRET",
             Code::WarnNameShortened => "WARN_NAME_SHORTENED",

@@ -15,8 +15,10 @@ pub mod modal_cli;
 mod orphan_names;
 pub mod process;
 pub mod releases;
+pub mod secret_write;
 
 pub use orphan_names::OrphanNames;
+pub use secret_write::{SecretValue, SecretWrite};
 
 /// The command named by an [`BackendError::UnexpectedOutput`] of the observe helper: only then does
 /// reading through the CLI (`MODALPLAN_OBSERVE=cli`) help.
@@ -264,6 +266,14 @@ pub trait ModalBackend: Send + Sync {
         environment: &str,
         record: &releases::ReleaseRecord,
     ) -> Result<(), BackendError>;
+
+    /// Makes each named secret of `environment` hold exactly its keys and values (created, or replaced
+    /// when it exists); one outcome per write, in order. Values never reach a command line.
+    async fn write_secrets(
+        &self,
+        environment: &str,
+        writes: &[SecretWrite],
+    ) -> Result<Vec<Result<(), BackendError>>, BackendError>;
 }
 
 #[cfg(test)]

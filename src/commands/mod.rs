@@ -20,10 +20,14 @@ pub mod init;
 pub mod invoke;
 pub mod logs;
 pub mod name;
+pub mod pin;
+mod pin_edit;
 pub mod plan;
 pub mod prune;
 pub mod rollback;
+mod secret_source;
 pub mod secrets;
+pub mod secrets_sync;
 pub mod smoke;
 pub mod status;
 mod target;
@@ -41,6 +45,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
     const ROLLBACK_CUT: &str = "interrupted: the rollback may or may not have been made; `modalplan history` shows what is live";
     const DESTROY_CUT: &str =
         "interrupted: the app may or may not have been stopped; `modalplan status` shows it";
+    const SYNC_CUT: &str = "interrupted: some secrets may have been written, others not; run it again to finish (each secret is replaced whole)";
+    const PIN_CUT: &str = "interrupted: the manifest was not changed";
     let color = cli.color;
     match cli.command {
         Command::Validate(args) => validate::run(&args, color),
@@ -61,6 +67,10 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Secrets(SecretsCommand::Check(args)) => {
             cut(secrets::check(&args), Some(NOTHING_CHANGED)).await
         }
+        Command::Secrets(SecretsCommand::Sync(args)) => {
+            cut(secrets_sync::run(&args), Some(SYNC_CUT)).await
+        }
+        Command::Pin(args) => Box::pin(cut(pin::run(&args), Some(PIN_CUT))).await,
         Command::Invoke(args) => cut(invoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Smoke(args) => cut(smoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Prune(args) => cut(prune::run(&args), Some(PRUNE_CUT)).await,

@@ -19,13 +19,25 @@ use crate::sandbox;
 
 /// Reads and validates the manifest; an invalid one has its diagnostics printed on standard error.
 pub fn load_manifest(path: &Path) -> Result<ValidManifest, Report> {
+    let (manifest, warnings) = load_manifest_deferring_warnings(path)?;
+    print_warnings(&warnings);
+    Ok(manifest)
+}
+
+/// Prints the warnings [`load_manifest_deferring_warnings`] kept back.
+pub fn print_warnings(warnings: &[manifest::Diagnostic]) {
+    if !warnings.is_empty() {
+        printer::stderr(&render::human(warnings, style()));
+    }
+}
+
+/// Like [`load_manifest`], with the warnings returned instead of printed: for a command that must
+/// print something else first (`secrets sync` masks values under GitHub Actions before any output).
+pub fn load_manifest_deferring_warnings(
+    path: &Path,
+) -> Result<(ValidManifest, Vec<manifest::Diagnostic>), Report> {
     match manifest::load(path) {
-        Ok(loaded) => {
-            if !loaded.warnings.is_empty() {
-                printer::stderr(&render::human(&loaded.warnings, style()));
-            }
-            Ok(loaded.manifest)
-        }
+        Ok(loaded) => Ok((loaded.manifest, loaded.warnings)),
         Err(errors) => {
             printer::stderr(&render::human(&errors.diagnostics, style()));
             let count = errors.error_count();

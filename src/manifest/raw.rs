@@ -230,9 +230,10 @@ pub struct RawProcessor {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawImage {
-    /// Image reference pinned by digest: `registry/repository@sha256:<64 hex>`. A tag (`:latest`) or
-    /// `sha256:pending` is refused, so what is deployed is exactly what was reviewed. An image on
-    /// `ghcr.io` is pulled with the `REGISTRY_AUTH` secret.
+    /// Image reference pinned by digest: `registry/repository@sha256:<64 hex>`. A tag alone (`:latest`)
+    /// or `sha256:pending` is refused, so what is deployed is exactly what was reviewed; a pin may record
+    /// the tag it was resolved from, `repository:tag@sha256:<64 hex>` (`modalplan pin` writes it, the
+    /// digest is what is pulled). An image on `ghcr.io` is pulled with the `REGISTRY_AUTH` secret.
     #[schemars(
         with = "String",
         regex = "patterns::IMAGE",
