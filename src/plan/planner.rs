@@ -486,6 +486,13 @@ fn runtime_changes(before: &RuntimeSpec, after: &RuntimeSpec) -> Vec<FieldChange
             after.timeout_s.map(|timeout| timeout.to_string()),
         ),
     ];
+    changed(fields)
+}
+
+/// The fields whose value differs, in order.
+fn changed<const N: usize>(
+    fields: [(&str, Option<String>, Option<String>); N],
+) -> Vec<FieldChange> {
     fields
         .into_iter()
         .filter(|(_, from, to)| from != to)
@@ -525,15 +532,7 @@ fn settings_changes(
             Some(desired.module.clone()),
         ),
     ];
-    fields
-        .into_iter()
-        .filter(|(_, from, to)| from != to)
-        .map(|(field, from, to)| FieldChange {
-            field: field.to_owned(),
-            from,
-            to,
-        })
-        .collect()
+    changed(fields)
 }
 
 fn orphan_action(

@@ -333,7 +333,7 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
             )
         );
 
-        // A sandbox plan reads no apply lock (sandbox applies take none): no note, no Dict read, even
+        // A sandbox plan reads no apply lock (sandbox applies take none): no note, no lock read, even
         // while CI's apply holds the lock of dev.
         let (mut holder, _) = crate::apply::hold_lock_in(&workspace.emulator, "dev");
         workspace.emulator.clear_calls();
@@ -344,13 +344,11 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
             "{cli:?}: {}",
             stdout(&plan)
         );
-        let dict_calls: Vec<String> = workspace
-            .emulator
-            .rpcs()
-            .into_iter()
-            .filter(|rpc| rpc.starts_with("Dict"))
-            .collect();
-        assert_eq!(dict_calls, Vec::<String>::new(), "{cli:?}");
+        // (The release records are read, as in every plan: the sandbox deploy above wrote one.)
+        let lock_calls = crate::apply::dict_rpcs_of(&workspace.emulator, "modalplan-locks");
+        assert_eq!(lock_calls, Vec::<String>::new(), "{cli:?}");
+        let record_calls = crate::apply::dict_rpcs_of(&workspace.emulator, "modalplan-releases");
+        assert_eq!(record_calls, ["DictGetOrCreate", "DictContents"], "{cli:?}");
         drop(holder.stdin.take());
         assert!(holder.wait().unwrap().success());
 

@@ -31,6 +31,30 @@ pub struct HistoryRow {
     pub deployed_by: Option<String>,
 }
 
+/// The entries with a string key of `modal dict items NAME --json` (1.0 keys `Key`/`Value`, 1.6
+/// `key`/`value`); entries with keys of other types (never written by modalplan) are left out.
+pub fn dict_entries(stdout: &str) -> Result<BTreeMap<String, Value>, String> {
+    let document: Value =
+        serde_json::from_str(stdout.trim()).map_err(|error| format!("not JSON ({error})"))?;
+    let Value::Array(rows) = document else {
+        return Err("expected a JSON list of entries".into());
+    };
+    let mut entries = BTreeMap::new();
+    for row in rows {
+        let Value::Object(row) = row else {
+            return Err("an entry is not an object".into());
+        };
+        let mut row: BTreeMap<String, Value> = row
+            .into_iter()
+            .map(|(key, value)| (json_key(&key), value))
+            .collect();
+        if let (Some(Value::String(key)), Some(value)) = (row.remove("key"), row.remove("value")) {
+            entries.insert(key, value);
+        }
+    }
+    Ok(entries)
+}
+
 /// A column title reduced to a key, as the 1.6 CLI does: runs of characters outside `[a-zA-Z0-9]` become
 /// `_`, lowercased, `_` trimmed.
 pub fn json_key(title: &str) -> String {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ModalCli;
-use super::cli_json::json_key;
+use super::cli_json::dict_entries;
 use crate::backend::lock::{LOCK_DICT, LockRecord, LockState};
 
 /// The Dict's key of the lock record (`lock.py`).
@@ -95,26 +95,7 @@ pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> LockState {
 /// The lock in the output of `modal dict items --json` (1.0 keys `Key`/`Value`, 1.6 `key`/`value`):
 /// `None` when no run holds it.
 pub fn from_items(stdout: &str) -> Result<Option<LockRecord>, String> {
-    let document: Value =
-        serde_json::from_str(stdout.trim()).map_err(|error| format!("not JSON ({error})"))?;
-    let Value::Array(rows) = document else {
-        return Err("expected a JSON list of entries".into());
-    };
-    let mut entries: BTreeMap<String, Value> = BTreeMap::new();
-    for row in rows {
-        let Value::Object(row) = row else {
-            return Err("an entry is not an object".into());
-        };
-        let mut row: BTreeMap<String, Value> = row
-            .into_iter()
-            .map(|(key, value)| (json_key(&key), value))
-            .collect();
-        // Keys of other types (never written by modalplan) cannot be the lock's.
-        if let (Some(Value::String(key)), Some(value)) = (row.remove("key"), row.remove("value")) {
-            entries.insert(key, value);
-        }
-    }
-    lock_of(&entries)
+    lock_of(&dict_entries(stdout)?)
 }
 
 /// The lock record of the Dict's entries with its heartbeat, as `lock_of` of the helper reads it.

@@ -117,17 +117,7 @@ async fn observe_with_helper(
         "releases": request.releases,
         "orphans": request.orphans,
     });
-    let spec = ProcessSpec {
-        argv: vec![
-            python.display().to_string(),
-            "-c".into(),
-            OBSERVE_HELPER.into(),
-        ],
-        env: cli.config.env.clone(),
-        cwd: None,
-        timeout: cli.config.read_timeout,
-        stdin: Some(input.to_string().into_bytes()),
-    };
+    let spec = helper_spec(cli, &python, &input);
     let output = cli.run_limited(&spec).await;
     let output = match output {
         Ok(output) => output,
@@ -162,6 +152,25 @@ async fn observe_with_helper(
         observed.environments.insert(environment.clone(), seen);
     }
     Ok(observed)
+}
+
+/// The observe helper on `python` with `input` on its standard input, within the read timeout.
+pub(super) fn helper_spec(
+    cli: &ModalCli,
+    python: &std::path::Path,
+    input: &serde_json::Value,
+) -> ProcessSpec {
+    ProcessSpec {
+        argv: vec![
+            python.display().to_string(),
+            "-c".into(),
+            OBSERVE_HELPER.into(),
+        ],
+        env: cli.config.env.clone(),
+        cwd: None,
+        timeout: cli.config.read_timeout,
+        stdin: Some(input.to_string().into_bytes()),
+    }
 }
 
 fn helper_failure(reply: HelperReply, python: &str) -> HelperError {

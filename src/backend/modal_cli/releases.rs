@@ -14,10 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ModalCli;
-use super::cli_json::json_key;
-use super::read::OBSERVE_HELPER;
+use super::cli_json::dict_entries;
 use crate::backend::BackendError;
-use crate::backend::process::ProcessSpec;
 use crate::backend::releases::{
     KEEP, RELEASES_DICT, ReleaseRecord, Releases, ReleasesState, parse_value,
 };
@@ -106,29 +104,15 @@ pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> ReleasesState {
     }
 }
 
-/// The string entries of `modal dict items --json` (1.0 keys `Key`/`Value`, 1.6 `key`/`value`).
+/// The string entries of `modal dict items --json`: the JSON texts modalplan wrote.
 fn entries_of_items(stdout: &str) -> Result<BTreeMap<String, String>, String> {
-    let document: Value =
-        serde_json::from_str(stdout.trim()).map_err(|error| format!("not JSON ({error})"))?;
-    let Value::Array(rows) = document else {
-        return Err("expected a JSON list of entries".into());
-    };
-    let mut entries = BTreeMap::new();
-    for row in rows {
-        let Value::Object(row) = row else {
-            return Err("an entry is not an object".into());
-        };
-        let mut row: BTreeMap<String, Value> = row
-            .into_iter()
-            .map(|(key, value)| (json_key(&key), value))
-            .collect();
-        if let (Some(Value::String(key)), Some(Value::String(value))) =
-            (row.remove("key"), row.remove("value"))
-        {
-            entries.insert(key, value);
-        }
-    }
-    Ok(entries)
+    Ok(dict_entries(stdout)?
+        .into_iter()
+        .filter_map(|(key, value)| match value {
+            Value::String(text) => Some((key, text)),
+            _ => None,
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,17 +136,7 @@ pub async fn write(
         "record": record,
         "keep": KEEP,
     });
-    let spec = ProcessSpec {
-        argv: vec![
-            python.display().to_string(),
-            "-c".into(),
-            OBSERVE_HELPER.into(),
-        ],
-        env: cli.config.env.clone(),
-        cwd: None,
-        timeout: cli.config.read_timeout,
-        stdin: Some(input.to_string().into_bytes()),
-    };
+    let spec = super::read::helper_spec(cli, &python, &input);
     let command = format!("the release record of `{}` in `{environment}`", record.app);
     let output = cli.run_limited(&spec).await?;
     let reply: WriteReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
