@@ -243,7 +243,8 @@ impl Checker {
                 }
                 cli.get_ref().clone()
             }
-            None => vec!["modal".to_owned()],
+            // Without one, the backend looks for `modal` beside modalplan, then on PATH.
+            None => Vec::new(),
         };
         ModalSettings {
             module: modal.module.get_ref().clone(),

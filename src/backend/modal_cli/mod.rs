@@ -2,7 +2,7 @@
 //! the Modal SDK) where that saves a process per app.
 //!
 //! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop; `lock.rs`
-//! the apply lock; `lock_read.rs` reading it for `plan` and `status`.
+//! the apply lock; `lock_read.rs` reading it for `plan` and `status`; `locate.rs` which `modal` to run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use super::{
 
 pub mod actions;
 pub mod cli_json;
+pub mod locate;
 pub mod lock;
 pub mod lock_read;
 pub mod people;
@@ -39,13 +40,11 @@ pub struct CliConfig {
 }
 
 impl CliConfig {
-    /// `MODALPLAN_MODAL_BIN` wins over the manifest's `[modal].cli`, so CI and tests can point at a venv.
+    /// The `modal` program in the order [`locate`] documents: `MODALPLAN_MODAL_BIN`, the manifest's
+    /// `[modal].cli`, the `modal` beside modalplan in its virtual environment, then `PATH`.
     pub fn from_manifest(cli: &[String], python: Option<&Path>, read_timeout: Duration) -> Self {
-        let argv = match std::env::var("MODALPLAN_MODAL_BIN") {
-            Ok(bin) if !bin.trim().is_empty() => vec![bin],
-            _ if cli.is_empty() => vec!["modal".to_owned()],
-            _ => cli.to_vec(),
-        };
+        let (argv, source) = locate::locate_for_this_process(cli);
+        tracing::debug!(?argv, ?source, "the modal CLI");
         let python = std::env::var_os("MODALPLAN_PYTHON")
             .map(PathBuf::from)
             .or_else(|| python.map(Path::to_path_buf));
