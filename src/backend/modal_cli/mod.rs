@@ -79,7 +79,7 @@ impl CliConfig {
         let script = find_on_path(program).ok_or_else(|| BackendError::CliMissing {
             program: program.to_owned(),
             reason:
-                "not found on PATH; install it (`pip install modal`) or set MODALPLAN_MODAL_BIN"
+                "not found beside modalplan nor on PATH; install it (`pip install modal`, in modalplan's environment) or set MODALPLAN_MODAL_BIN"
                     .into(),
         })?;
         let head = std::fs::read(&script).map_err(|error| BackendError::CliMissing {
