@@ -60,6 +60,11 @@ pub struct SelectionArgs {
     /// Stop orphans: apps named like a managed processor that the manifest no longer lists.
     #[arg(long)]
     pub prune: bool,
+
+    /// Plan a deployment that failed its smoke check before (`ERR_FAILED_BEFORE`) as an ordinary change:
+    /// deploy it again on purpose.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,15 +130,41 @@ pub enum Command {
     /// Work with the secrets policy.
     #[command(
         subcommand,
-        after_help = "Example:\n  modalplan secrets check --env main"
+        after_help = "Examples:\n  modalplan secrets check --env main\n  modalplan secrets sync --env main --dry-run"
     )]
     Secrets(SecretsCommand),
+
+    /// Resolve an image tag to its digest and write the pin into the manifest.
+    #[command(
+        after_help = "Examples:\n  modalplan pin --ref llm/litellm@1 --tag 2026.12.02\n  modalplan pin --ref llm/litellm@1 --image ghcr.io/acme/theory/llm-litellm:main --env dev\n  modalplan pin --all --tag \"$GITHUB_SHA\"\n  modalplan pin --check   # exit 2 when a recorded tag moved\n\nThe pin records the tag: `repo:TAG@sha256:...`; Modal pulls the digest. Credentials, and the\nregistry's address, come from the same variables as the plan's pre-flight (REGISTRY_USERNAME,\nREGISTRY_PASSWORD, MODALPLAN_REGISTRY_URL_<HOST>)."
+    )]
+    Pin(PinArgs),
 
     /// What is deployed for each ref, and whether it matches the manifest.
     #[command(
         after_help = "Examples:\n  modalplan status --env main\n  modalplan status --env dev --sandbox"
     )]
     Status(StatusArgs),
+
+    /// The releases of one app, newest first: Modal's deployment history joined with modalplan's
+    /// release records (who, when, commit, image, smoke result, rollbacks).
+    #[command(
+        after_help = "Examples:\n  modalplan history --env main --ref llm/litellm@1\n  modalplan history --env dev --ref llm/litellm@1 --sandbox --format json"
+    )]
+    History(HistoryArgs),
+
+    /// Roll an app back through Modal (to the previous version, or `--to vN`), smoke-check what is then
+    /// live and record it.
+    #[command(
+        after_help = "Examples:\n  modalplan rollback --env main --ref llm/litellm@1\n  modalplan rollback --env main --ref llm/litellm@1 --to v3\n\nThe next plan shows the app as differing from the manifest, and why: apply would deploy the\nmanifest's version again. Revert the change in the manifest to keep the rollback."
+    )]
+    Rollback(RollbackArgs),
+
+    /// Stop your own sandbox app (`<user>-<branch>-<app>`).
+    #[command(
+        after_help = "Examples:\n  modalplan destroy --env dev --ref llm/litellm@1\n  modalplan destroy --env dev --ref llm/litellm@1 --app-name llm-litellm-v1 --yes   # a CI name: only on purpose"
+    )]
+    Destroy(DestroyArgs),
 
     /// Scaffold `processors.toml`, its schema, `modal_app.py` and CI workflows.
     #[command(
@@ -408,6 +439,76 @@ pub enum SecretsCommand {
     /// Values are never read. Exit 1 if a required one is missing.
     #[command(after_help = "Example:\n  modalplan secrets check --env main")]
     Check(SecretsCheckArgs),
+
+    /// Make each declared secret on Modal hold exactly its declared keys, values taken from the process
+    /// environment (by key name), a dotenv file or a JSON file. Values never appear on a command line or
+    /// in any output. Exit 1 if any secret failed.
+    #[command(
+        after_help = "Examples:\n  modalplan secrets sync --env main                      # values from the environment (CI)\n  modalplan secrets sync --env dev --from-dotenv .env.dev --only OPENAI_API_KEY\n  modalplan secrets sync --env main --from-json secrets.json --dry-run"
+    )]
+    Sync(SecretsSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsSyncArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The Modal environment whose secrets are written.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// Take each value from the process environment variable named like its key (the default).
+    #[arg(long, conflicts_with_all = ["from_dotenv", "from_json"])]
+    pub from_env: bool,
+
+    /// Take the values from a dotenv file (`KEY=value` lines).
+    #[arg(long, value_name = "FILE", conflicts_with = "from_json")]
+    pub from_dotenv: Option<PathBuf>,
+
+    /// Take the values from a JSON file: one object of key → string value.
+    #[arg(long, value_name = "FILE")]
+    pub from_json: Option<PathBuf>,
+
+    /// Only this declared secret (repeatable; default: every secret of `[secrets]`).
+    #[arg(long = "only", value_name = "NAME")]
+    pub only: Vec<String>,
+
+    /// List what would be created or replaced, by name and key, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The processor to pin (repeatable).
+    #[arg(long = "ref", value_name = "REF", conflicts_with_all = ["all", "check"])]
+    pub references: Vec<String>,
+
+    /// Pin every processor whose repository has the tag `--tag`; the others are left as they are.
+    #[arg(long, requires = "tag", conflicts_with = "check")]
+    pub all: bool,
+
+    /// The tag to resolve, in the repository the processor's pin names.
+    #[arg(long, value_name = "TAG", conflicts_with_all = ["image", "check"])]
+    pub tag: Option<String>,
+
+    /// The image to resolve, `REPO:TAG` (another repository than the pin's).
+    #[arg(long, value_name = "REPO:TAG", requires = "references", conflicts_with_all = ["all", "check"])]
+    pub image: Option<String>,
+
+    /// Write the pin into this environment's override (`[processor.env.ENV]`) instead of the processor's
+    /// own `image.oci`.
+    #[arg(long = "env", value_name = "ENV", conflicts_with = "check")]
+    pub environment: Option<String>,
+
+    /// Resolve every tag a pin records (`repo:tag@sha256:...`) and exit 2 if any now points at another
+    /// digest (1 on errors); the manifest is not changed.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -430,6 +531,64 @@ pub struct StatusArgs {
     /// Show the caller's sandbox apps (`<user>-<branch>-<app>`) instead of the CI names.
     #[arg(long)]
     pub sandbox: bool,
+}
+
+/// Which app of a ref a release command reads or changes.
+#[derive(Debug, Args)]
+pub struct ReleaseTargetArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The Modal environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+
+    /// The processor ref.
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: String,
+
+    /// The caller's sandbox app (`<user>-<branch>-<app>`) instead of the CI name.
+    #[arg(long, conflicts_with = "app_name")]
+    pub sandbox: bool,
+
+    /// This app name instead of the CI name.
+    #[arg(long)]
+    pub app_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: ReleaseTargetArgs,
+
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: ReleaseTargetArgs,
+
+    /// The version to make live again (`v3` or `3`); default: the one before the live version.
+    #[arg(long, value_name = "vN")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Stop an app that has a CI name (only with `--app-name`).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

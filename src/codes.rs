@@ -40,10 +40,21 @@ pub enum Code {
     ErrStalePlan,
     ErrPlanFile,
     ErrConcurrentChange,
+    /// The deployment planned failed its smoke check before and was rolled back.
+    ErrFailedBefore,
+    /// Modal's release records of an environment could not be read or written.
+    ErrReleaseRecord,
     /// Another run holds the apply lock of an environment.
     ErrLocked,
     ErrInterrupted,
     ErrUsage,
+    // Secrets sync and pins.
+    /// A key a secret declares has no value, or an empty one, in the source `secrets sync` reads.
+    ErrSecretValueMissing,
+    /// The dotenv or JSON file `secrets sync` reads cannot be read or parsed.
+    ErrSecretSource,
+    /// `pin --check`: a tag recorded in a pin now points at another digest.
+    ErrTagMoved,
     // Warnings.
     WarnOptionalSecretMissing,
     WarnUnusedSecret,
@@ -82,9 +93,14 @@ impl Code {
         Code::ErrStalePlan,
         Code::ErrPlanFile,
         Code::ErrConcurrentChange,
+        Code::ErrFailedBefore,
+        Code::ErrReleaseRecord,
         Code::ErrLocked,
         Code::ErrInterrupted,
         Code::ErrUsage,
+        Code::ErrSecretValueMissing,
+        Code::ErrSecretSource,
+        Code::ErrTagMoved,
         Code::WarnOptionalSecretMissing,
         Code::WarnUnusedSecret,
         Code::WarnNameShortened,
@@ -122,9 +138,14 @@ impl Code {
             Code::ErrStalePlan => "ERR_STALE_PLAN",
             Code::ErrPlanFile => "ERR_PLAN_FILE",
             Code::ErrConcurrentChange => "ERR_CONCURRENT_CHANGE",
+            Code::ErrFailedBefore => "ERR_FAILED_BEFORE",
+            Code::ErrReleaseRecord => "ERR_RELEASE_RECORD",
             Code::ErrLocked => "ERR_LOCKED",
             Code::ErrInterrupted => "ERR_INTERRUPTED",
             Code::ErrUsage => "ERR_USAGE",
+            Code::ErrSecretValueMissing => "ERR_SECRET_VALUE_MISSING",
+            Code::ErrSecretSource => "ERR_SECRET_SOURCE",
+            Code::ErrTagMoved => "ERR_TAG_MOVED",
             Code::WarnOptionalSecretMissing => "WARN_OPTIONAL_SECRET_MISSING",
             Code::WarnUnusedSecret => "WARN_UNUSED_SECRET",
             Code::WarnNameShortened => "WARN_NAME_SHORTENED",

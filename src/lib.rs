@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod code;
 pub mod codes;
 pub mod commands;
 pub mod exit;

@@ -57,6 +57,8 @@ impl Credentials {
 pub enum Unavailable {
     #[error("the registry has no manifest {digest} in `{repository}`")]
     NotFound { repository: String, digest: String },
+    #[error("the registry has no tag `{tag}` in `{repository}`")]
+    TagNotFound { repository: String, tag: String },
     #[error("the image index has no linux/amd64 image (it has: {platforms})")]
     NoAmd64 { platforms: String },
     #[error("the image is built for {platform}, not linux/amd64")]
@@ -442,5 +444,6 @@ fn repository_path(registry: &str, repository: &str) -> String {
     }
 }
 
+mod resolve;
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,37 @@ pub fn current_owner() -> Result<SandboxOwner, SandboxError> {
     Ok(SandboxOwner { user, branch })
 }
 
+/// Where this run comes from, for its release records: the manifest, the commit of its repository and
+/// whether the tree is dirty (two `git` processes, once per run; `None` outside a git checkout), and who.
+pub fn provenance(manifest: &std::path::Path) -> crate::apply::Provenance {
+    let folder = manifest
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let folder = folder.display().to_string();
+    let run = |arguments: &[&str]| {
+        let mut all = vec!["-C", folder.as_str()];
+        all.extend_from_slice(arguments);
+        git(&all)
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commit = run(&["rev-parse", "HEAD"]).filter(|commit| !commit.is_empty());
+    let dirty = commit
+        .as_ref()
+        .and_then(|_| run(&["status", "--porcelain", "--untracked-files=no"]))
+        .map(|status| !status.is_empty());
+    crate::apply::Provenance {
+        manifest: Some(manifest.display().to_string()),
+        commit,
+        dirty,
+        by: non_empty_var("USER")
+            .or_else(|| non_empty_var("GITHUB_ACTOR"))
+            .unwrap_or_else(|| "unknown".to_owned()),
+    }
+}
+
 fn non_empty_var(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()

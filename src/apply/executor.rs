@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use super::report::{AppError, AppReport, ApplyReport, Outcome};
 use super::{ApplySettings, Event, EventSink, Interrupt};
+use crate::backend::releases::SmokeRecord;
 use crate::backend::{BackendError, CallRequest, DeployRequest, DeploymentRecord, ModalBackend};
 use crate::codes::Code;
 use crate::plan::model::{Desired, Live, SmokeSpec};
@@ -26,6 +27,8 @@ const LOG_TAIL_LINES: usize = 20;
 struct Context {
     backend: Arc<dyn ModalBackend>,
     settings: ApplySettings,
+    /// The code the plan's deploys ship, for their release records.
+    code: crate::code::CodeSnapshot,
     interrupt: Interrupt,
     events: EventSink,
     /// Set by the first failure, for `--fail-fast`.
@@ -50,6 +53,7 @@ pub async fn execute(
     let context = Arc::new(Context {
         backend,
         settings: settings.clone(),
+        code: plan.code.clone(),
         interrupt,
         events,
         failed: AtomicBool::new(false),
@@ -206,16 +210,20 @@ fn report_for(
 
 /// How the guarded part of an action (until the grace period runs out) ended.
 enum Progress {
-    /// Deployed and smoke-checked.
-    Done(DeploymentRecord),
+    /// Deployed and smoke-checked (`smoke`: `None` when the plan has no smoke check).
+    Done {
+        deployed: DeploymentRecord,
+        smoke: Option<SmokeRecord>,
+    },
     /// Stopped (prune).
     Pruned,
     /// Refused before changing anything.
     Refused(AppError),
-    /// Failed; `deployed` is what the deploy made when it returned one.
+    /// Failed; `deployed` is what the deploy made when it returned one, `smoke` its failed check.
     Failed {
         error: AppError,
         deployed: Option<DeploymentRecord>,
+        smoke: Option<SmokeRecord>,
     },
     /// Killed when the grace period after an interrupt ran out.
     Killed,
@@ -238,16 +246,33 @@ async fn run_action(context: &Context, action: &Action) -> AppReport {
             Progress::Killed
         }
     };
-    let (outcome, errors) = match progress {
-        Progress::Done(deployment) => (
-            Outcome::Deployed {
-                version: deployment.version,
-            },
-            Vec::new(),
-        ),
+    let mut attempt = Attempt::default();
+    let (outcome, mut errors) = match progress {
+        Progress::Done { deployed, smoke } => {
+            attempt = Attempt {
+                deployed: Some(deployed.version),
+                smoke,
+            };
+            (
+                Outcome::Deployed {
+                    version: deployed.version,
+                },
+                Vec::new(),
+            )
+        }
         Progress::Pruned => (Outcome::Pruned, Vec::new()),
         Progress::Refused(error) => (Outcome::NotStarted, vec![error]),
-        Progress::Failed { error, deployed } => recover(context, action, error, deployed).await,
+        Progress::Failed {
+            error,
+            deployed,
+            smoke,
+        } => {
+            attempt = Attempt {
+                deployed: deployed.as_ref().map(|deployed| deployed.version),
+                smoke,
+            };
+            recover(context, action, error, deployed).await
+        }
         Progress::Killed => {
             let error = AppError::new(
                 Code::ErrInterrupted,
@@ -274,6 +299,18 @@ async fn run_action(context: &Context, action: &Action) -> AppReport {
             }
         }
     };
+    if let Err(error) = super::record::write(
+        context.backend.as_ref(),
+        &context.settings,
+        &context.code,
+        action,
+        &attempt,
+        &outcome,
+    )
+    .await
+    {
+        errors.push(error);
+    }
     if !errors.is_empty() {
         context.failed.store(true, Ordering::SeqCst);
     }
@@ -314,6 +351,7 @@ async fn guarded(context: &Context, action: &Action) -> Progress {
             Err(error) => Progress::Failed {
                 error: AppError::from_backend(&error),
                 deployed: None,
+                smoke: None,
             },
         };
     }
@@ -341,23 +379,52 @@ async fn guarded(context: &Context, action: &Action) -> Progress {
             return Progress::Failed {
                 error,
                 deployed: None,
+                smoke: None,
             };
         }
     };
-    if let Some(smoke) = &desired.smoke {
-        context.emit(&Event::SmokeChecking {
-            environment: environment.to_owned(),
-            app_name: app_name.to_owned(),
-            version: deployed.version,
-        });
-        if let Err(error) = smoke_check(context, environment, app_name, smoke).await {
-            return Progress::Failed {
-                error,
-                deployed: Some(deployed),
-            };
-        }
+    let Some(smoke) = &desired.smoke else {
+        return Progress::Done {
+            deployed,
+            smoke: None,
+        };
+    };
+    context.emit(&Event::SmokeChecking {
+        environment: environment.to_owned(),
+        app_name: app_name.to_owned(),
+        version: deployed.version,
+    });
+    let checked = Instant::now();
+    let result = smoke_check(context, environment, app_name, smoke).await;
+    let duration_ms = u64::try_from(checked.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match result {
+        Ok(()) => Progress::Done {
+            deployed,
+            smoke: Some(SmokeRecord {
+                passed: true,
+                duration_ms,
+                message: None,
+            }),
+        },
+        Err(error) => Progress::Failed {
+            smoke: Some(SmokeRecord {
+                passed: false,
+                duration_ms,
+                message: Some(error.message.clone()),
+            }),
+            error,
+            deployed: Some(deployed),
+        },
     }
-    Progress::Done(deployed)
+}
+
+/// What the deploy of an action made, for its release records.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Attempt {
+    /// The version the deploy published.
+    pub deployed: Option<u32>,
+    /// Its smoke check.
+    pub smoke: Option<SmokeRecord>,
 }
 
 /// `ERR_CONCURRENT_CHANGE` when the live deployment is not the one the plan saw.

@@ -13,6 +13,7 @@ use crate::plan::ActionKind;
 
 mod executor;
 pub mod lock;
+mod record;
 pub mod report;
 pub mod saved;
 #[cfg(test)]
@@ -43,6 +44,21 @@ pub struct ApplySettings {
     pub protect: Vec<String>,
     /// After an interrupt, how long running work may go on before it is killed.
     pub grace_period: Duration,
+    /// What each release record says of this run: the manifest, the commit, who.
+    pub provenance: Provenance,
+}
+
+/// Where a run comes from, for its release records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The manifest's path, as given.
+    pub manifest: Option<String>,
+    /// `git rev-parse HEAD` of the manifest's repository.
+    pub commit: Option<String>,
+    /// Whether that tree had uncommitted changes.
+    pub dirty: Option<bool>,
+    /// `$USER`, else `$GITHUB_ACTOR`.
+    pub by: String,
 }
 
 /// What the executor reports as it goes, for a progress display.

@@ -42,6 +42,8 @@ pub enum SavedPlanError {
         "the plan is stale: the manifest changed since it was made ({planned} then, {now} now); plan again"
     )]
     ManifestChanged { planned: String, now: String },
+    #[error("the plan is stale: the code `modal deploy` ships changed since it was made ({}); plan again", .changes)]
+    CodeChanged { changes: String },
     #[error("the plan is stale: Modal changed since it was made; plan again\n{}", .changes.join("\n"))]
     ModalChanged {
         /// One line per app that moved (`main/app: v2 tagged … when planned, v3 tagged … now`), then one
@@ -60,9 +62,9 @@ impl SavedPlanError {
             | SavedPlanError::Integrity { .. }
             | SavedPlanError::TooLarge { .. }
             | SavedPlanError::Version { .. } => Code::ErrPlanFile,
-            SavedPlanError::ManifestChanged { .. } | SavedPlanError::ModalChanged { .. } => {
-                Code::ErrStalePlan
-            }
+            SavedPlanError::ManifestChanged { .. }
+            | SavedPlanError::CodeChanged { .. }
+            | SavedPlanError::ModalChanged { .. } => Code::ErrStalePlan,
             SavedPlanError::Backend(error) => error.code(),
         }
     }
@@ -158,12 +160,22 @@ pub fn parse(shown: &str, bytes: &[u8]) -> Result<Plan, SavedPlanError> {
 pub async fn check_current(
     plan: &Plan,
     manifest_sha256: &str,
+    code: &crate::code::CodeSnapshot,
     backend: &dyn ModalBackend,
 ) -> Result<(), SavedPlanError> {
     if plan.manifest.sha256 != manifest_sha256 {
         return Err(SavedPlanError::ManifestChanged {
             planned: plan.manifest.sha256.clone(),
             now: manifest_sha256.to_owned(),
+        });
+    }
+    let code_changes = code.changes_from(&plan.code);
+    if !code_changes.is_empty() {
+        let reason = crate::plan::model::Reason::Code {
+            files: Some(code_changes),
+        };
+        return Err(SavedPlanError::CodeChanged {
+            changes: crate::render::words::reason(&reason),
         });
     }
     let mut environments: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -183,6 +195,7 @@ pub async fn check_current(
     }
     let observed = backend
         .observe(&ObserveRequest {
+            releases: false,
             environments,
             locks: false,
             orphans: None,

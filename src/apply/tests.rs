@@ -13,8 +13,8 @@ use crate::plan::model::{
     SmokeSpec,
 };
 
-const OLD_TAG: &str = "mp1-000000000000-aaaaaa-bbbbbb-cccccc";
-const NEW_TAG: &str = "mp1-111111111111-aaaaaa-bbbbbb-cccccc";
+const OLD_TAG: &str = "mp2-000000000000-aaaaaa-bbbbbb-cccccc-dddddd";
+const NEW_TAG: &str = "mp2-111111111111-aaaaaa-bbbbbb-cccccc-dddddd";
 
 fn settings(log_dir: &std::path::Path) -> ApplySettings {
     ApplySettings {
@@ -27,6 +27,12 @@ fn settings(log_dir: &std::path::Path) -> ApplySettings {
         deploy_timeout: Duration::from_secs(60),
         protect: Vec::new(),
         grace_period: Duration::from_secs(5),
+        provenance: crate::apply::Provenance {
+            manifest: Some("processors.toml".into()),
+            commit: Some("0123abc".into()),
+            dirty: Some(false),
+            by: "ci".into(),
+        },
     }
 }
 
@@ -41,6 +47,7 @@ fn desired() -> Desired {
             gpu: None,
             timeout_s: Some(60),
         },
+        module: "modal_app".into(),
         smoke: Some(SmokeSpec {
             function: "smoke".into(),
             payload: serde_json::json!({"schema": "v1", "mode": "real", "params": {}}),
@@ -68,6 +75,7 @@ fn update(app: &str, version: u32) -> Action {
         before: Some(Live {
             version,
             tag: Some(OLD_TAG.into()),
+            release: None,
         }),
         ..create(app)
     }
@@ -84,6 +92,7 @@ fn plan(actions: Vec<Action>) -> Plan {
         actions,
         warnings: Vec::new(),
         locks: Vec::new(),
+        code: crate::code::CodeSnapshot::default(),
     }
 }
 
@@ -555,7 +564,7 @@ async fn parallelism_bounds_the_deploys_running_at_once() {
 async fn an_app_moved_since_the_plan_is_refused_and_not_deployed() {
     let logs = tempfile::tempdir().unwrap();
     let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
-    backend.move_before_next_read("a", "mp1-999999999999-aaaaaa-bbbbbb-cccccc");
+    backend.move_before_next_read("a", "mp2-999999999999-aaaaaa-bbbbbb-cccccc-dddddd");
     let run = run(
         &backend,
         &plan(vec![update("a", 1), create("b")]),
@@ -576,7 +585,7 @@ async fn an_app_moved_since_the_plan_is_refused_and_not_deployed() {
     assert_eq!(
         run.report.apps[0].errors[0].message,
         format!(
-            "`a` in `main` changed since the plan (v1 tagged {OLD_TAG} then, v2 tagged mp1-999999999999-aaaaaa-bbbbbb-cccccc now): another apply may be running; nothing was deployed, plan again"
+            "`a` in `main` changed since the plan (v1 tagged {OLD_TAG} then, v2 tagged mp2-999999999999-aaaaaa-bbbbbb-cccccc-dddddd now): another apply may be running; nothing was deployed, plan again"
         )
     );
     assert!(!backend.call_log().contains(&"deploy main/a".to_owned()));
@@ -807,9 +816,14 @@ async fn a_saved_plan_is_current_when_every_app_is_as_planned() {
         .with_secret("main", "OPENAI_API_KEY")
         .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
-    saved::check_current(&saved, "sha256:00", &backend)
-        .await
-        .unwrap();
+    saved::check_current(
+        &saved,
+        "sha256:00",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -818,9 +832,14 @@ async fn a_saved_plan_is_stale_when_a_secret_it_attaches_was_deleted() {
         .with_app("main", "a", &[Some(OLD_TAG)])
         .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
-    let error = saved::check_current(&saved, "sha256:00", &backend)
-        .await
-        .unwrap_err();
+    let error = saved::check_current(
+        &saved,
+        "sha256:00",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), Code::ErrStalePlan);
     assert_eq!(
         error.to_string(),
@@ -837,17 +856,27 @@ async fn a_saved_plan_is_stale_when_the_manifest_or_an_app_changed() {
         .with_secret("main", "OPENAI_API_KEY")
         .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
-    let error = saved::check_current(&saved, "sha256:11", &backend)
-        .await
-        .unwrap_err();
+    let error = saved::check_current(
+        &saved,
+        "sha256:11",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), Code::ErrStalePlan);
     assert_eq!(
         error.to_string(),
         "the plan is stale: the manifest changed since it was made (sha256:00 then, sha256:11 now); plan again"
     );
-    let error = saved::check_current(&saved, "sha256:00", &backend)
-        .await
-        .unwrap_err();
+    let error = saved::check_current(
+        &saved,
+        "sha256:00",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), Code::ErrStalePlan);
     assert_eq!(
         error.to_string(),
@@ -873,7 +902,7 @@ fn a_plan_file_round_trips_and_a_foreign_one_is_refused() {
     assert_eq!(
         error.to_string(),
         format!(
-            "{} has plan format 9; this modalplan reads format 1: plan again with this version",
+            "{} has plan format 9; this modalplan reads format 2: plan again with this version",
             path.display()
         )
     );
@@ -900,9 +929,14 @@ async fn an_orphan_planned_without_its_history_is_stopped_whatever_version_is_li
         ..create(app)
     };
     let saved_plan = plan(vec![orphan("old-v1"), orphan("gone-v1")]);
-    saved::check_current(&saved_plan, "sha256:00", &backend)
-        .await
-        .unwrap();
+    saved::check_current(
+        &saved_plan,
+        "sha256:00",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap();
     let run = run(&backend, &saved_plan, &settings(logs.path())).await;
     assert_eq!(
         outcomes(&run.report),
@@ -952,14 +986,16 @@ async fn an_orphan_redeployed_since_the_plan_is_refused_and_one_stopped_meanwhil
                 "llm-litellm-v0",
                 Some(Live {
                     version: 1,
-                    tag: None
+                    tag: None,
+                    release: None,
                 })
             ),
             (
                 "llm-router-v2",
                 Some(Live {
                     version: 2,
-                    tag: Some("v2.1".into())
+                    tag: Some("v2.1".into()),
+                    release: None,
                 })
             ),
         ]
@@ -1015,6 +1051,7 @@ async fn a_saved_plan_is_stale_when_an_orphan_to_stop_moved_and_not_for_one_left
         before: Some(Live {
             version: 1,
             tag: None,
+            release: None,
         }),
         after: None,
         ..create(app)
@@ -1023,9 +1060,14 @@ async fn a_saved_plan_is_stale_when_an_orphan_to_stop_moved_and_not_for_one_left
         orphan("old-v1", ActionKind::Stop),
         orphan("other-v1", ActionKind::Orphan),
     ]);
-    let error = saved::check_current(&saved_plan, "sha256:00", &backend)
-        .await
-        .unwrap_err();
+    let error = saved::check_current(
+        &saved_plan,
+        "sha256:00",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), Code::ErrStalePlan);
     assert_eq!(
         error,
@@ -1036,9 +1078,14 @@ async fn a_saved_plan_is_stale_when_an_orphan_to_stop_moved_and_not_for_one_left
     // Without the stop, nothing the apply does depends on an orphan: current, and not even read.
     let left_alone = plan(vec![orphan("other-v1", ActionKind::Orphan)]);
     let reads = backend.observe_requests().len();
-    saved::check_current(&left_alone, "sha256:00", &backend)
-        .await
-        .unwrap();
+    saved::check_current(
+        &left_alone,
+        "sha256:00",
+        &crate::code::CodeSnapshot::default(),
+        &backend,
+    )
+    .await
+    .unwrap();
     assert_eq!(backend.observe_requests().len(), reads);
     assert!(!backend.is_stopped("main", "old-v1"));
 }
@@ -1330,5 +1377,220 @@ mod apply_lock {
             holder_from(|_: &str| None, "laptop", String::new(), String::new()).who,
             "unknown@laptop"
         );
+    }
+}
+
+mod release_records {
+    use super::*;
+
+    type Summary<'a> = (
+        ReleaseOperation,
+        u32,
+        &'a str,
+        Option<bool>,
+        Option<u32>,
+        Option<u32>,
+    );
+    use crate::backend::releases::{ReleaseOperation, ReleaseRecord, SmokeRecord};
+    use crate::code::{CodeFile, CodeSnapshot};
+
+    fn with_code(mut plan: Plan) -> Plan {
+        plan.code = CodeSnapshot {
+            files: vec![CodeFile {
+                path: "modal_app.py".into(),
+                sha256: "ab".repeat(32),
+            }],
+        };
+        plan
+    }
+
+    /// Each record without its time, which is the clock's.
+    fn records(backend: &FakeBackend, app: &str) -> Vec<ReleaseRecord> {
+        backend
+            .releases("main", app)
+            .into_iter()
+            .map(|record| {
+                assert!(
+                    record.at.len() == 20 && record.at.ends_with('Z'),
+                    "{}",
+                    record.at
+                );
+                ReleaseRecord {
+                    at: String::new(),
+                    smoke: record.smoke.map(|smoke| SmokeRecord {
+                        duration_ms: 0,
+                        ..smoke
+                    }),
+                    ..record
+                }
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_deploy_leaves_its_record_with_the_code_commit_and_smoke_result() {
+        let logs = tempfile::tempdir().unwrap();
+        let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+        let plan = with_code(plan(vec![update("a", 1)]));
+        let run = run(&backend, &plan, &settings(logs.path())).await;
+        assert_eq!(run.report.exit_status(), crate::exit::ExitStatus::Success);
+        let records = records(&backend, "a");
+        assert_eq!(records.len(), 1);
+        let record = &records[0];
+        assert_eq!(
+            serde_json::to_value(record).unwrap(),
+            serde_json::json!({
+                "format": 1,
+                "app": "a",
+                "version": 2,
+                "fingerprint": NEW_TAG,
+                "operation": "deploy",
+                "deployment": {
+                    "ref": "ns/a@1",
+                    "image": format!("ghcr.io/acme/tool@sha256:{}", "1".repeat(64)),
+                    "secrets": ["OPENAI_API_KEY", "REGISTRY_AUTH"],
+                    "runtime": {"cpu": 1.5, "memory_mb": 2048, "gpu": null, "timeout_s": 60},
+                    "module": "modal_app",
+                    "code": [{"path": "modal_app.py", "sha256": "ab".repeat(32)}]
+                },
+                "manifest": "processors.toml",
+                "commit": "0123abc",
+                "dirty": false,
+                "by": "ci",
+                "at": "",
+                "smoke": {"passed": true, "duration_ms": 0}
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_smoke_check_records_the_failure_and_the_rollback() {
+        let logs = tempfile::tempdir().unwrap();
+        let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+        backend.answer_smoke("a", vec![smoke_error("boom"), smoke_ok()]);
+        let run = run(
+            &backend,
+            &plan(vec![update("a", 1)]),
+            &settings(logs.path()),
+        )
+        .await;
+        assert_eq!(
+            outcomes(&run.report),
+            [(
+                "a".into(),
+                "rolled back to v1 (live as v3)".into(),
+                vec![Code::ErrSmokeFailed]
+            )]
+        );
+        let records = records(&backend, "a");
+        let summary: Vec<Summary> = records
+            .iter()
+            .map(|record| {
+                (
+                    record.operation,
+                    record.version,
+                    record.fingerprint.as_str(),
+                    record.smoke.as_ref().map(|smoke| smoke.passed),
+                    record.restored,
+                    record.rollback_of,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    ReleaseOperation::Deploy,
+                    2,
+                    NEW_TAG,
+                    Some(false),
+                    None,
+                    None
+                ),
+                (
+                    ReleaseOperation::Rollback,
+                    3,
+                    OLD_TAG,
+                    None,
+                    Some(1),
+                    Some(2)
+                ),
+            ]
+        );
+        assert_eq!(
+            records[0].smoke.as_ref().unwrap().message.as_deref(),
+            Some("smoke check `smoke` of `a` failed: boom")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_app_that_fails_records_its_deploy_and_its_stop_and_a_prune_its_stop() {
+        let logs = tempfile::tempdir().unwrap();
+        let backend = FakeBackend::new().with_app("main", "old", &[Some("v0.9")]);
+        backend.answer_smoke("b", vec![smoke_error("boom")]);
+        let stop = Action {
+            kind: ActionKind::Stop,
+            reference: None,
+            after: None,
+            before: Some(Live {
+                version: 1,
+                tag: Some("v0.9".into()),
+                release: None,
+            }),
+            ..create("old")
+        };
+        run(
+            &backend,
+            &plan(vec![create("b"), stop]),
+            &settings(logs.path()),
+        )
+        .await;
+        let operations = |app: &str| -> Vec<(ReleaseOperation, u32, String)> {
+            records(&backend, app)
+                .into_iter()
+                .map(|record| (record.operation, record.version, record.fingerprint))
+                .collect()
+        };
+        assert_eq!(
+            operations("b"),
+            [
+                (ReleaseOperation::Deploy, 1, NEW_TAG.to_owned()),
+                (ReleaseOperation::Stop, 1, NEW_TAG.to_owned()),
+            ]
+        );
+        assert_eq!(
+            operations("old"),
+            [(ReleaseOperation::Stop, 1, "v0.9".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_written_fails_the_action_after_its_deploy() {
+        let logs = tempfile::tempdir().unwrap();
+        let backend = FakeBackend::new().with_app("main", "a", &[Some(OLD_TAG)]);
+        backend.fail_record_writes(BackendError::CommandFailed {
+            command: "record".into(),
+            exit_code: Some(1),
+            stderr: "unavailable".into(),
+        });
+        let run = run(
+            &backend,
+            &plan(vec![update("a", 1)]),
+            &settings(logs.path()),
+        )
+        .await;
+        assert_eq!(
+            outcomes(&run.report),
+            [(
+                "a".into(),
+                "deployed v2".into(),
+                vec![Code::ErrReleaseRecord]
+            )]
+        );
+        assert_eq!(
+            run.report.apps[0].errors[0].message,
+            "deploy of v2 is done, but its release record could not be written: `record` failed (exit Some(1)): unavailable"
+        );
+        assert_eq!(run.report.exit_status(), crate::exit::ExitStatus::Failure);
     }
 }

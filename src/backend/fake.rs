@@ -17,7 +17,7 @@ use super::lock::{
 };
 use super::{
     AppState, BackendError, CallRequest, DeployRequest, DeploymentRecord, ModalBackend,
-    ObserveRequest, Observed, ObservedApp, ObservedEnvironment,
+    ObserveRequest, Observed, ObservedApp, ObservedEnvironment, SecretValue, SecretWrite,
 };
 
 /// One call that reached the fake, as a test asserts it.
@@ -56,6 +56,12 @@ pub enum FakeCall {
     Unlock {
         environments: Vec<String>,
     },
+    /// A secret written with these keys (values are kept apart, see [`FakeBackend::secret_values`]).
+    WriteSecret {
+        environment: String,
+        name: String,
+        keys: Vec<String>,
+    },
 }
 
 impl FakeCall {
@@ -80,6 +86,11 @@ impl FakeCall {
             FakeCall::Stop { environment, app } => format!("stop {environment}/{app}"),
             FakeCall::Lock { environments } => format!("lock {}", environments.join(",")),
             FakeCall::Unlock { environments } => format!("unlock {}", environments.join(",")),
+            FakeCall::WriteSecret {
+                environment,
+                name,
+                keys,
+            } => format!("secret {environment}/{name} {}", keys.join(",")),
         }
     }
 }
@@ -130,6 +141,13 @@ struct State {
     locks: BTreeMap<String, LockRecord>,
     locks_taken: u32,
     lock_fault: Option<BackendError>,
+    /// Environment → the release records written, per app (kept apart from `calls`, like reads).
+    releases: BTreeMap<String, crate::backend::releases::Releases>,
+    record_fault: Option<BackendError>,
+    /// (environment, secret) → the values last written.
+    secret_values: BTreeMap<(String, String), BTreeMap<String, SecretValue>>,
+    /// Secret → the error its write fails with.
+    secret_faults: BTreeMap<String, BackendError>,
 }
 
 /// The in-memory backend. Cheap to clone; clones share state.
@@ -215,6 +233,39 @@ impl FakeBackend {
     }
 
     /// Every observe request so far, in order.
+    /// The release records written to `environment` for `app`, oldest first.
+    pub fn releases(
+        &self,
+        environment: &str,
+        app: &str,
+    ) -> Vec<crate::backend::releases::ReleaseRecord> {
+        self.state()
+            .releases
+            .get(environment)
+            .and_then(|releases| releases.get(app))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Puts release records in place, as an earlier apply left them.
+    pub fn set_releases(
+        &self,
+        environment: &str,
+        app: &str,
+        records: Vec<crate::backend::releases::ReleaseRecord>,
+    ) {
+        self.state()
+            .releases
+            .entry(environment.to_owned())
+            .or_default()
+            .insert(app.to_owned(), records);
+    }
+
+    /// Every release record write fails with `error`.
+    pub fn fail_record_writes(&self, error: BackendError) {
+        self.state().record_fault = Some(error);
+    }
+
     pub fn observe_requests(&self) -> Vec<ObserveRequest> {
         self.state().observe_requests.clone()
     }
@@ -263,6 +314,23 @@ impl FakeBackend {
     /// Every lock request fails with this error.
     pub fn fail_lock(&self, error: BackendError) {
         self.state().lock_fault = Some(error);
+    }
+
+    /// Writes of the secret `name` fail with this error.
+    pub fn fail_secret_write(&self, name: &str, error: BackendError) {
+        self.state().secret_faults.insert(name.to_owned(), error);
+    }
+
+    /// The values last written to a secret, `None` when none was written.
+    pub fn secret_values(
+        &self,
+        environment: &str,
+        name: &str,
+    ) -> Option<BTreeMap<String, SecretValue>> {
+        self.state()
+            .secret_values
+            .get(&(environment.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     /// The most deploys that ran at the same time.
@@ -327,6 +395,13 @@ impl ModalBackend for FakeBackend {
         for (environment, managed) in &request.environments {
             let mut observed_environment = ObservedEnvironment {
                 secrets: state.secrets.get(environment).cloned().unwrap_or_default(),
+                releases: if request.releases {
+                    crate::backend::releases::ReleasesState::Read {
+                        releases: state.releases.get(environment).cloned().unwrap_or_default(),
+                    }
+                } else {
+                    crate::backend::releases::ReleasesState::NotRead
+                },
                 lock: match (request.locks, state.locks.get(environment)) {
                     (false, _) => LockState::NotRead,
                     (true, None) => LockState::Free,
@@ -504,6 +579,69 @@ impl ModalBackend for FakeBackend {
                 app: app_name.to_owned(),
             }),
         }
+    }
+
+    async fn history(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Vec<DeploymentRecord>, BackendError> {
+        let state = self.state();
+        Ok(state
+            .apps
+            .get(&(environment.to_owned(), app_name.to_owned()))
+            .map(|app| app.history.clone())
+            .unwrap_or_default())
+    }
+
+    async fn record_release(
+        &self,
+        environment: &str,
+        record: &crate::backend::releases::ReleaseRecord,
+    ) -> Result<(), BackendError> {
+        let mut state = self.state();
+        if let Some(error) = state.record_fault.clone() {
+            return Err(error);
+        }
+        let records = state
+            .releases
+            .entry(environment.to_owned())
+            .or_default()
+            .entry(record.app.clone())
+            .or_default();
+        *records = crate::backend::releases::appended(std::mem::take(records), record.clone());
+        Ok(())
+    }
+
+    async fn write_secrets(
+        &self,
+        environment: &str,
+        writes: &[SecretWrite],
+    ) -> Result<Vec<Result<(), BackendError>>, BackendError> {
+        let mut state = self.state();
+        let mut outcomes = Vec::new();
+        for write in writes {
+            state.calls.push(FakeCall::WriteSecret {
+                environment: environment.to_owned(),
+                name: write.name.clone(),
+                keys: write.values.keys().cloned().collect(),
+            });
+            if let Some(error) = state.secret_faults.get(&write.name).cloned() {
+                outcomes.push(Err(error));
+                continue;
+            }
+            state
+                .secrets
+                .entry(environment.to_owned())
+                .or_default()
+                .insert(write.name.clone());
+            state.secret_values.insert(
+                (environment.to_owned(), write.name.clone()),
+                write.values.clone(),
+            );
+            outcomes.push(Ok(()));
+        }
+        Ok(outcomes)
     }
 }
 

@@ -14,8 +14,11 @@ pub mod lock;
 pub mod modal_cli;
 mod orphan_names;
 pub mod process;
+pub mod releases;
+pub mod secret_write;
 
 pub use orphan_names::OrphanNames;
+pub use secret_write::{SecretValue, SecretWrite};
 
 /// The command named by an [`BackendError::UnexpectedOutput`] of the observe helper: only then does
 /// reading through the CLI (`MODALPLAN_OBSERVE=cli`) help.
@@ -120,6 +123,8 @@ pub struct ObserveRequest {
     pub environments: BTreeMap<String, BTreeSet<String>>,
     /// Also read each environment's apply lock (for `plan` and `status`; apply takes it instead).
     pub locks: bool,
+    /// Also read each environment's release records ([`releases::RELEASES_DICT`]).
+    pub releases: bool,
     /// The orphan candidates' names: the history of every deployed app of this shape is read too, in
     /// every environment of the request. `None`: only the named apps'.
     pub orphans: Option<OrphanNames>,
@@ -138,13 +143,13 @@ impl ObserveRequest {
 }
 
 /// What is deployed, per environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Observed {
     pub environments: BTreeMap<String, ObservedEnvironment>,
 }
 
 /// One Modal environment as read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObservedEnvironment {
     /// Every app listed in the environment, by name (stopped apps included, with their state).
     pub apps: BTreeMap<String, ObservedApp>,
@@ -153,6 +158,9 @@ pub struct ObservedEnvironment {
     /// The environment's apply lock, when the request asked for it.
     #[serde(default)]
     pub lock: lock::LockState,
+    /// The environment's release records, when the request asked for them.
+    #[serde(default)]
+    pub releases: releases::ReleasesState,
 }
 
 /// One app as listed.
@@ -243,6 +251,29 @@ pub trait ModalBackend: Send + Sync {
 
     /// Stops an app.
     async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError>;
+
+    /// Every deployment of one app, oldest first (empty when it does not exist).
+    async fn history(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Vec<DeploymentRecord>, BackendError>;
+
+    /// Appends a release record to its app's records in `environment` (keeping the newest
+    /// [`releases::KEEP`]).
+    async fn record_release(
+        &self,
+        environment: &str,
+        record: &releases::ReleaseRecord,
+    ) -> Result<(), BackendError>;
+
+    /// Makes each named secret of `environment` hold exactly its keys and values (created, or replaced
+    /// when it exists); one outcome per write, in order. Values never reach a command line.
+    async fn write_secrets(
+        &self,
+        environment: &str,
+        writes: &[SecretWrite],
+    ) -> Result<Vec<Result<(), BackendError>>, BackendError>;
 }
 
 #[cfg(test)]

@@ -49,9 +49,11 @@ async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest,
             let mut plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
             // Its notes of locks held when it was made are old news: this apply takes the locks.
             plan.locks.clear();
+            let code = super::plan::code_snapshot(&manifest)?;
             apply::saved::check_current(
                 &plan,
                 &manifest.sha256,
+                &code,
                 &super::plan::backend_for(&manifest),
             )
             .await
@@ -125,6 +127,7 @@ async fn execute(
         deploy_timeout: manifest.modal.deploy_timeout,
         protect: manifest.protect.clone(),
         grace_period: Duration::from_secs(args.grace_period),
+        provenance: crate::sandbox::provenance(&args.selection.manifest.manifest),
     };
     let changes = plan
         .actions

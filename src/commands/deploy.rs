@@ -47,6 +47,9 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     let mut options = PlanOptions {
         environments: vec![target.environment.clone()],
         targets: vec![reference.clone()],
+        code: super::plan::code_snapshot(&manifest)?,
+        // A person deploying to a sandbox asks for this deployment on purpose, even one that failed.
+        retry_failed: true,
         ..PlanOptions::default()
     };
     if !args.no_registry_check {
@@ -107,8 +110,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
             warning.code, warning.message, warning.fix
         ));
     }
-    // The same fingerprint is deployed again: the module's own code is not part of it, and a person
-    // who asks for a deploy wants one.
+    // A person who asks for a deploy wants one, even of the fingerprint that is live.
     if action.kind == ActionKind::NoOp {
         action.kind = ActionKind::Update;
     }
@@ -123,6 +125,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         deploy_timeout: sandbox.modal.deploy_timeout,
         protect: sandbox.protect.clone(),
         grace_period: GRACE_PERIOD,
+        provenance: crate::sandbox::provenance(&sandbox.path),
     };
     let events: apply::EventSink = Arc::new(|event: &Event| {
         if !matches!(event, Event::Finished(_)) {

@@ -13,14 +13,21 @@ use crate::interrupt::Interrupt;
 pub mod apply;
 mod apply_lock;
 pub mod deploy;
+pub mod destroy;
 pub mod force_unlock;
+pub mod history;
 pub mod init;
 pub mod invoke;
 pub mod logs;
 pub mod name;
+pub mod pin;
+mod pin_edit;
 pub mod plan;
 pub mod prune;
+pub mod rollback;
+mod secret_source;
 pub mod secrets;
+pub mod secrets_sync;
 pub mod smoke;
 pub mod status;
 mod target;
@@ -35,6 +42,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         "interrupted: the call was abandoned; it may still run to its end on Modal";
     const PRUNE_CUT: &str = "interrupted: apps listed as stopped above stay stopped, the others were left as they were; run it again to finish";
     const UNLOCK_CUT: &str = "interrupted: the lock may or may not have been removed; run `modalplan force-unlock` again to be sure";
+    const ROLLBACK_CUT: &str = "interrupted: the rollback may or may not have been made; `modalplan history` shows what is live";
+    const DESTROY_CUT: &str =
+        "interrupted: the app may or may not have been stopped; `modalplan status` shows it";
+    const SYNC_CUT: &str = "interrupted: some secrets may have been written, others not; run it again to finish (each secret is replaced whole)";
+    const PIN_CUT: &str = "interrupted: the manifest was not changed";
     let color = cli.color;
     match cli.command {
         Command::Validate(args) => validate::run(&args, color),
@@ -55,9 +67,16 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         Command::Secrets(SecretsCommand::Check(args)) => {
             cut(secrets::check(&args), Some(NOTHING_CHANGED)).await
         }
+        Command::Secrets(SecretsCommand::Sync(args)) => {
+            cut(secrets_sync::run(&args), Some(SYNC_CUT)).await
+        }
+        Command::Pin(args) => Box::pin(cut(pin::run(&args), Some(PIN_CUT))).await,
         Command::Invoke(args) => cut(invoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Smoke(args) => cut(smoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Prune(args) => cut(prune::run(&args), Some(PRUNE_CUT)).await,
+        Command::History(args) => cut(history::run(&args), Some(NOTHING_CHANGED)).await,
+        Command::Rollback(args) => cut(rollback::run(&args), Some(ROLLBACK_CUT)).await,
+        Command::Destroy(args) => cut(destroy::run(&args), Some(DESTROY_CUT)).await,
         // Following logs ends with Ctrl-C: the stream stops, with no diagnostic.
         Command::Logs(args) => cut(logs::run(&args), None).await,
     }

@@ -106,6 +106,8 @@ pub async fn make_plan(
     let mut options = PlanOptions::select(&manifest, &selection.environments, &selection.targets)
         .map_err(|error| selection_report(&error))?;
     options.prune = selection.prune;
+    options.retry_failed = selection.retry_failed;
+    options.code = code_snapshot(&manifest)?;
     if selection.sandbox {
         options.sandbox =
             Some(sandbox::current_owner().map_err(|error| {
@@ -145,6 +147,24 @@ pub async fn make_plan(
         &plan,
     ));
     Ok((manifest, plan))
+}
+
+/// The code every deploy of the manifest ships, read from `[modal].workdir` (none when it does not exist:
+/// the deploy then fails with its own error).
+pub fn code_snapshot(manifest: &ValidManifest) -> Result<crate::code::CodeSnapshot, Report> {
+    let modal = &manifest.modal;
+    if !modal.workdir.is_dir() {
+        return Ok(crate::code::CodeSnapshot::default());
+    }
+    let report = |error: crate::code::CodeError| {
+        miette!(
+            code = crate::codes::Code::ErrManifestRead.as_str(),
+            help = "make the files under `[modal].workdir` readable, or leave them out with a `!` glob in `[modal].code`",
+            "could not read the code `modal deploy` ships: {error}"
+        )
+    };
+    let rule = crate::code::CodeRule::new(&modal.code).map_err(report)?;
+    crate::code::snapshot(&modal.workdir, &modal.module, &rule).map_err(report)
 }
 
 /// A warning per environment whose apply lock could not be read: informational, it never fails a read.

@@ -20,6 +20,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
     target::check_environment(&manifest, environment)?;
     let mut options = PlanOptions {
         environments: vec![environment.to_owned()],
+        code: super::plan::code_snapshot(&manifest)?,
         ..PlanOptions::default()
     };
     if args.sandbox {

@@ -19,13 +19,25 @@ use crate::sandbox;
 
 /// Reads and validates the manifest; an invalid one has its diagnostics printed on standard error.
 pub fn load_manifest(path: &Path) -> Result<ValidManifest, Report> {
+    let (manifest, warnings) = load_manifest_deferring_warnings(path)?;
+    print_warnings(&warnings);
+    Ok(manifest)
+}
+
+/// Prints the warnings [`load_manifest_deferring_warnings`] kept back.
+pub fn print_warnings(warnings: &[manifest::Diagnostic]) {
+    if !warnings.is_empty() {
+        printer::stderr(&render::human(warnings, style()));
+    }
+}
+
+/// Like [`load_manifest`], with the warnings returned instead of printed: for a command that must
+/// print something else first (`secrets sync` masks values under GitHub Actions before any output).
+pub fn load_manifest_deferring_warnings(
+    path: &Path,
+) -> Result<(ValidManifest, Vec<manifest::Diagnostic>), Report> {
     match manifest::load(path) {
-        Ok(loaded) => {
-            if !loaded.warnings.is_empty() {
-                printer::stderr(&render::human(&loaded.warnings, style()));
-            }
-            Ok(loaded.manifest)
-        }
+        Ok(loaded) => Ok((loaded.manifest, loaded.warnings)),
         Err(errors) => {
             printer::stderr(&render::human(&errors.diagnostics, style()));
             let count = errors.error_count();
@@ -167,6 +179,57 @@ pub fn app_name(
             Ok(owner.app_name(&processor.app_name))
         }
     }
+}
+
+/// The app a release command (`history`, `rollback`) works on: `--app-name`, the sandbox name with
+/// `--sandbox`, else the CI name.
+pub fn release_target(
+    args: &crate::cli::ReleaseTargetArgs,
+) -> Result<(ValidManifest, Processor, AppName), Report> {
+    let manifest = load_manifest(&args.manifest.manifest)?;
+    check_environment(&manifest, &args.environment)?;
+    let processor = find_processor(&manifest, &args.reference)?.clone();
+    let choice = if args.sandbox {
+        NameChoice::Sandbox
+    } else {
+        NameChoice::Ci
+    };
+    let app_name = app_name(&processor, choice, args.app_name.as_deref())?;
+    Ok((manifest, processor, app_name))
+}
+
+/// The release records and live deployment of one app, in one read (one helper process).
+pub async fn releases_of(
+    backend: &dyn ModalBackend,
+    environment: &str,
+    app_name: &str,
+) -> Result<
+    (
+        Vec<crate::backend::releases::ReleaseRecord>,
+        Option<crate::backend::ObservedApp>,
+    ),
+    BackendError,
+> {
+    let mut request = crate::backend::ObserveRequest {
+        releases: true,
+        ..crate::backend::ObserveRequest::default()
+    };
+    request.environments.insert(
+        environment.to_owned(),
+        std::collections::BTreeSet::from([app_name.to_owned()]),
+    );
+    let mut observed = backend.observe(&request).await?;
+    let Some(seen) = observed.environments.remove(environment) else {
+        return Ok((Vec::new(), None));
+    };
+    if let crate::backend::releases::ReleasesState::Unreadable { reason } = &seen.releases {
+        crate::printer::stderr(&format!(
+            "warning: {}: the release records of `{environment}` could not be read, so only Modal's history is shown: {reason}\n",
+            crate::codes::Code::ErrReleaseRecord
+        ));
+    }
+    let records = seen.releases.of(app_name).to_vec();
+    Ok((records, seen.apps.get(app_name).cloned()))
 }
 
 /// The `modal` CLI backend the manifest configures.

@@ -14,6 +14,10 @@ pub const WORKFLOWS: &[(&str, &str)] = &[
         ".github/workflows/modalplan-drift.yml",
         include_str!("../../examples/github/drift.yml"),
     ),
+    (
+        ".github/workflows/modalplan-pin.yml",
+        include_str!("../../examples/github/pin.yml"),
+    ),
 ];
 
 /// The GitHub Action at the repository's root, which the workflows use.
@@ -100,8 +104,31 @@ mod tests {
         assert!(apply.contains(
             "    concurrency:\n      group: modalplan-apply-main\n      cancel-in-progress: false\n"
         ));
-        assert!(apply.contains("          command: apply\n          environment: main\n"));
         assert!(apply.contains("  main:\n    needs: staging\n"));
+        for environment in ["dev", "staging", "main"] {
+            let sync = format!("run: modalplan secrets sync --env {environment}\n");
+            let apply_step =
+                format!("          command: apply\n          environment: {environment}\n");
+            let (Some(sync), Some(apply_step)) = (apply.find(&sync), apply.find(&apply_step))
+            else {
+                panic!("{environment}: no sync or apply step");
+            };
+            assert!(
+                sync < apply_step,
+                "{environment}: secrets are synced before the apply"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pin_workflow_pins_after_a_build_into_one_pull_request() {
+        let pin = workflow("modalplan-pin.yml");
+        assert!(pin.contains("  workflow_run:\n    workflows: [\"images\"]"));
+        assert!(pin.contains("modalplan pin --all --tag \"${TAG}\" > pin.txt || status=$?\n"));
+        assert!(pin.contains("gh pr list --head \"${PIN_BRANCH}\" --state open"));
+        assert!(pin.contains("run: modalplan pin --check\n"));
+        // Triggered only by a build, a dispatch or the schedule: its own pull request never starts it.
+        assert!(!pin.contains("  push:") && !pin.contains("  pull_request:"));
     }
 
     #[test]

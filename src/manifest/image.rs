@@ -19,7 +19,9 @@ impl ImageError {
     }
 }
 
-/// Parses `registry/repository@sha256:<64 hex>`. A name with no registry is on `docker.io`.
+/// Parses `registry/repository@sha256:<64 hex>`, or `registry/repository:tag@sha256:<64 hex>` where the
+/// pin records the tag it was resolved from (`modalplan pin` writes it; the digest is what is pulled, the
+/// tag is for `pin --check`). A name with no registry is on `docker.io`.
 pub fn parse(input: &str) -> Result<ImageRef, ImageError> {
     let Some((name, digest)) = input.split_once('@') else {
         let tag = tag_of(input);
@@ -54,11 +56,15 @@ pub fn parse(input: &str) -> Result<ImageRef, ImageError> {
             "`{digest}` has uppercase hex digits: registries write digests in lowercase"
         )));
     }
-    if let Some(tag) = tag_of(name) {
-        return Err(ImageError::Name(format!(
-            "`{input}` has both the tag `{tag}` and a digest: drop the tag so the reference says one thing"
-        )));
-    }
+    let name = match tag_of(name) {
+        Some(tag) if !is_tag(tag) => {
+            return Err(ImageError::Name(format!(
+                "`{tag}` is not an image tag: a tag is 1 to 128 characters of `[A-Za-z0-9_.-]`, not starting with `.` or `-`"
+            )));
+        }
+        Some(tag) => &name[..name.len() - tag.len() - 1],
+        None => name,
+    };
     let (registry, repository) = split_registry(name);
     if !is_repository(repository) || !is_registry(registry) {
         return Err(ImageError::Name(format!(
@@ -70,6 +76,45 @@ pub fn parse(input: &str) -> Result<ImageRef, ImageError> {
         repository: repository.to_owned(),
         digest: digest.to_owned(),
     })
+}
+
+/// The tag a pin records, `repo:TAG@sha256:...`; `None` for a pin without one.
+pub fn recorded_tag(input: &str) -> Option<&str> {
+    let (name, _) = input.split_once('@')?;
+    tag_of(name)
+}
+
+/// The repository part of `registry/repository[:tag][@digest]`, as written: what `pin` resolves a new
+/// tag in.
+pub fn repository_of(input: &str) -> &str {
+    let name = input.split_once('@').map_or(input, |(name, _)| name);
+    match tag_of(name) {
+        Some(tag) => &name[..name.len() - tag.len() - 1],
+        None => name,
+    }
+}
+
+/// Splits and checks an image name without tag or digest: `(registry, repository)`, the registry
+/// `docker.io` when the name has none.
+pub fn parse_name(name: &str) -> Result<(String, String), ImageError> {
+    let (registry, repository) = split_registry(name);
+    if !is_repository(repository) || !is_registry(registry) {
+        return Err(ImageError::Name(format!(
+            "`{name}` is not an OCI image name: use lowercase `registry/path/name`, e.g. `ghcr.io/acme/tool`"
+        )));
+    }
+    Ok((registry.to_owned(), repository.to_owned()))
+}
+
+/// The OCI distribution grammar of a tag.
+pub fn is_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The tag of `name:tag` (a `:` after the last `/`, so a registry port is not a tag).
@@ -156,8 +201,26 @@ mod tests {
             Err(ImageError::Name(_))
         ));
         assert!(matches!(
-            parse(&format!("ghcr.io/acme/tool:1@sha256:{HEX}")),
+            parse(&format!("ghcr.io/acme/tool:-x@sha256:{HEX}")),
             Err(ImageError::Name(_))
         ));
+    }
+
+    #[test]
+    fn a_pin_may_record_the_tag_it_was_resolved_from() {
+        let tagged = format!("ghcr.io/acme/tool:2026.12.02@sha256:{HEX}");
+        let image = parse(&tagged).unwrap();
+        assert_eq!(image.reference(), format!("ghcr.io/acme/tool@sha256:{HEX}"));
+        assert_eq!(recorded_tag(&tagged), Some("2026.12.02"));
+        assert_eq!(repository_of(&tagged), "ghcr.io/acme/tool");
+        let port = format!("localhost:5000/tool:main@sha256:{HEX}");
+        assert_eq!(parse(&port).unwrap().registry, "localhost:5000");
+        assert_eq!(recorded_tag(&port), Some("main"));
+        assert_eq!(repository_of(&port), "localhost:5000/tool");
+        assert_eq!(
+            recorded_tag(&format!("localhost:5000/tool@sha256:{HEX}")),
+            None
+        );
+        assert_eq!(repository_of("ghcr.io/acme/tool:main"), "ghcr.io/acme/tool");
     }
 }

@@ -7,9 +7,9 @@
 /// `namespace/name@version`, the version digits with an optional leading `v`.
 pub const REF: &str = r"^[^/@\s]+/[^/@\s]+@[vV]?[0-9]+$";
 
-/// `registry/repository@sha256:<64 lowercase hex>`.
-pub const IMAGE: &str =
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*@sha256:[a-f0-9]{64}$";
+/// `registry/repository@sha256:<64 lowercase hex>`, optionally with the tag the pin was resolved from
+/// before the `@` (`repository:tag@sha256:...`).
+pub const IMAGE: &str = r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[a-f0-9]{64}$";
 
 /// A secret or key name that is also a valid environment variable name.
 pub const SECRET_NAME: &str = r"^[A-Z_][A-Z0-9_]*$";

@@ -113,6 +113,14 @@ pub struct RawModal {
     )]
     pub read_timeout: Option<Spanned<String>>,
 
+    /// What else counts as the deploy's code, as globs relative to `workdir`: the module itself and every
+    /// local `*.py` file under `workdir` always count (skipping `__pycache__` and dot-prefixed names);
+    /// add data files the module ships (`"prompts/**"`), or leave files out with a leading `!`
+    /// (`"!tests/**"`). A change of any file that counts changes the deploy's fingerprint.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>", example = "examples::code")]
+    pub code: Option<Spanned<Vec<Spanned<String>>>>,
+
     /// Time limit for each `modal deploy`, as a duration. Default: `"10m"`.
     #[serde(default)]
     #[schemars(
@@ -224,9 +232,10 @@ pub struct RawProcessor {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawImage {
-    /// Image reference pinned by digest: `registry/repository@sha256:<64 hex>`. A tag (`:latest`) or
-    /// `sha256:pending` is refused, so what is deployed is exactly what was reviewed. An image on
-    /// `ghcr.io` is pulled with the `REGISTRY_AUTH` secret.
+    /// Image reference pinned by digest: `registry/repository@sha256:<64 hex>`. A tag alone (`:latest`)
+    /// or `sha256:pending` is refused, so what is deployed is exactly what was reviewed; a pin may record
+    /// the tag it was resolved from, `repository:tag@sha256:<64 hex>` (`modalplan pin` writes it, the
+    /// digest is what is pulled). An image on `ghcr.io` is pulled with the `REGISTRY_AUTH` secret.
     #[schemars(
         with = "String",
         regex = "patterns::IMAGE",
@@ -368,6 +377,9 @@ mod examples {
     }
     pub fn read_timeout() -> Value {
         json!("60s")
+    }
+    pub fn code() -> Value {
+        json!(["prompts/**", "!tests/**"])
     }
     pub fn deploy_timeout() -> Value {
         json!("10m")

@@ -77,6 +77,26 @@ impl Checker {
         })
     }
 
+    /// `[modal].code`, each pattern compiled once here so a bad one is reported at its span.
+    fn code_patterns(&mut self, patterns: Option<&Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+        let Some(patterns) = patterns else {
+            return Vec::new();
+        };
+        let mut valid = Vec::new();
+        for pattern in patterns.get_ref() {
+            let text = pattern.get_ref().clone();
+            match crate::code::CodeRule::new(std::slice::from_ref(&text)) {
+                Ok(_) => valid.push(text),
+                Err(error) => self.push(
+                    Diagnostic::error(Code::ErrManifestSchema, error.to_string())
+                        .with_label(span(pattern), "")
+                        .with_help("write a glob relative to `workdir`, e.g. `\"prompts/**\"`, or `\"!tests/**\"` to leave files out"),
+                ),
+            }
+        }
+        valid
+    }
+
     fn manifest(&mut self, raw: &RawManifest, path: &Path, sha256: String) -> ValidManifest {
         let modal = self.modal(raw, path);
         let smoke = self.smoke(raw.smoke.as_ref());
@@ -246,7 +266,9 @@ impl Checker {
             // Without one, the backend looks for `modal` beside modalplan, then on PATH.
             None => Vec::new(),
         };
+        let code = self.code_patterns(modal.code.as_ref());
         ModalSettings {
+            code,
             module: modal.module.get_ref().clone(),
             workdir,
             environments,

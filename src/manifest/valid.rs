@@ -63,6 +63,9 @@ pub struct ModalSettings {
     pub read_timeout: Duration,
     /// Limit for each deploy.
     pub deploy_timeout: Duration,
+    /// `[modal].code`: globs (relative to `workdir`) of what else counts as the deploy's code, `!` to
+    /// leave out; see [`crate::code`].
+    pub code: Vec<String>,
 }
 
 /// How a deployed app is smoke-checked.

@@ -88,6 +88,7 @@ pub fn manifest() -> ValidManifest {
         path: PathBuf::from("processors.toml"),
         sha256: "sha256:00000000000000000000000000000000000000000000000000000000000000aa".into(),
         modal: ModalSettings {
+            code: Vec::new(),
             module: "modal_app".into(),
             workdir: PathBuf::from("code"),
             environments: vec!["dev".into(), "staging".into(), "main".into()],
@@ -139,7 +140,13 @@ pub fn tag_of(
     deployment
         .secrets_optional
         .retain(|name| present.contains(&name.as_str()));
-    Fingerprint::of(&processor.reference, &deployment, &manifest.modal).to_string()
+    Fingerprint::of(crate::fingerprint::FingerprintInputs {
+        reference: &processor.reference,
+        deployment: &deployment,
+        modal: &manifest.modal,
+        code: &crate::code::CodeSnapshot::default(),
+    })
+    .to_string()
 }
 
 pub fn deployed(app_id: &str, version: u32, tag: Option<&str>) -> ObservedApp {
@@ -171,6 +178,7 @@ pub fn environment(apps: Vec<(&str, ObservedApp)>, secrets: &[&str]) -> Observed
             .collect(),
         secrets: secrets.iter().map(|name| (*name).to_owned()).collect(),
         lock: crate::backend::lock::LockState::NotRead,
+        releases: crate::backend::releases::ReleasesState::NotRead,
     }
 }
 

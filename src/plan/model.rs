@@ -2,10 +2,13 @@
 //! `--out plan.json`; `format_version` changes when a field does.
 
 use crate::backend::lock::LockRecord;
+use crate::backend::releases::ReleaseRecord;
+use crate::code::{CodeChanges, CodeSnapshot};
 use crate::codes::Code;
 
-/// Version of the JSON form of a plan.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// Version of the JSON form of a plan. 2: the code every deploy ships (`code`), the live side's release
+/// record (`before.release`), and field-level reasons.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// Everything `apply` needs, and what it was computed against.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -23,6 +26,10 @@ pub struct Plan {
     /// them. Left out when there are none, so such a plan is the document it was before this field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locks: Vec<EnvironmentLock>,
+    /// The code every deploy ships (the files under `[modal].workdir` that count), as hashed into the
+    /// tags; apply refuses the plan when it changed since.
+    #[serde(default)]
+    pub code: CodeSnapshot,
 }
 
 /// An apply lock held in a planned environment when the plan was made.
@@ -80,32 +87,59 @@ pub enum ActionKind {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
-    Image {
-        from: Option<String>,
-        to: String,
-    },
+    /// `from`: the live digest, whole when a release record has it, else the 12 digits its tag holds.
+    Image { from: Option<String>, to: String },
+    /// `added` and `removed` are known when the live side has a release record.
     Secrets {
         now: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        added: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<String>,
     },
-    Runtime,
-    Code,
+    /// Each changed field, when the live side has a release record.
+    Runtime {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<FieldChange>,
+    },
+    /// The files that changed, when the live side has a release record.
+    Code {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        files: Option<CodeChanges>,
+    },
+    /// The processor ref, the image's repository or the module changed.
+    Settings {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<FieldChange>,
+    },
     /// The live deployment has no modalplan tag: deployed outside modalplan.
     Untagged,
-    /// Tagged by something else, or an older fingerprint format.
-    ForeignTag {
-        tag: String,
-    },
+    /// Tagged by something else.
+    ForeignTag { tag: String },
+    /// Tagged by an older modalplan, whose fingerprint format hashed other things.
+    OlderFormat { tag: String },
     /// The app exists but is stopped.
     Stopped,
     /// An orphan that `--prune` leaves alone: the manifest's `protect` lists it.
     Protected,
 }
 
-/// The deployment live on Modal when the plan was made.
+/// One field's old and new value, for people (`memory_mb`: `2048` → `4096`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The deployment live on Modal when the plan was made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Live {
     pub version: u32,
     pub tag: Option<String>,
+    /// The release record of this deployment, when modalplan made it and its record matches the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseRecord>,
 }
 
 /// What apply deploys.
@@ -118,6 +152,9 @@ pub struct Desired {
     /// Secrets attached to the function: the required ones and the optional ones present.
     pub secrets: Vec<String>,
     pub runtime: RuntimeSpec,
+    /// The Python module deployed (`[modal].module`).
+    #[serde(default)]
+    pub module: String,
     /// The smoke check to run after the deploy; `None` when disabled.
     pub smoke: Option<SmokeSpec>,
 }

@@ -20,6 +20,11 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Images the registry pre-flight found unavailable: image reference → why.
     pub unavailable_images: BTreeMap<String, String>,
+    /// The code every deploy ships, read from `[modal].workdir`: part of each fingerprint.
+    pub code: crate::code::CodeSnapshot,
+    /// Plan a deployment that failed its smoke check before as an ordinary change (`--retry-failed`),
+    /// instead of blocking it.
+    pub retry_failed: bool,
 }
 
 /// A selection that names something the manifest does not have.
@@ -158,6 +163,7 @@ impl PlanOptions {
         ObserveRequest {
             environments,
             locks: false,
+            releases: true,
             orphans: Some(
                 super::orphans::OrphanRule::new(manifest, self)
                     .names()

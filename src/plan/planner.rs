@@ -3,14 +3,16 @@
 use std::collections::BTreeSet;
 
 use crate::backend::lock::LockState;
+use crate::backend::releases::{self, ReleaseOperation, ReleaseRecord, ReleasedDeployment};
 use crate::backend::{AppState, Observed, ObservedApp, ObservedEnvironment};
+use crate::code::CodeSnapshot;
 use crate::codes::Code;
-use crate::fingerprint::Fingerprint;
+use crate::fingerprint::{Fingerprint, FingerprintInputs, ForeignTag};
 use crate::manifest::ValidManifest;
 use crate::manifest::valid::{Deployment, Processor};
 
 use super::model::{
-    Action, ActionKind, Desired, EnvironmentLock, Finding, Live, ManifestIdentity,
+    Action, ActionKind, Desired, EnvironmentLock, FieldChange, Finding, Live, ManifestIdentity,
     PLAN_FORMAT_VERSION, Plan, Reason, RuntimeSpec, SmokeSpec,
 };
 use super::options::PlanOptions;
@@ -84,6 +86,7 @@ pub fn plan(manifest: &ValidManifest, observed: &Observed, options: &PlanOptions
         actions,
         warnings,
         locks,
+        code: options.code.clone(),
     }
 }
 
@@ -114,8 +117,18 @@ impl Context<'_> {
             secrets_optional: present_optional.clone(),
             ..deployment.clone()
         };
-        let fingerprint = Fingerprint::of(&processor.reference, &attached, &self.manifest.modal);
-        let desired = desired(deployment, &present_optional, &fingerprint);
+        let fingerprint = Fingerprint::of(FingerprintInputs {
+            reference: &processor.reference,
+            deployment: &attached,
+            modal: &self.manifest.modal,
+            code: &self.options.code,
+        });
+        let desired = desired(
+            deployment,
+            &present_optional,
+            &fingerprint,
+            &self.manifest.modal.module,
+        );
 
         let mut blockers = Vec::new();
         let mut required: Vec<&str> = deployment
@@ -131,7 +144,7 @@ impl Context<'_> {
                 blockers.push(self.missing_secret(Code::ErrMissingSecret, name, reference));
             }
         }
-        let warnings = deployment
+        let mut warnings: Vec<Finding> = deployment
             .secrets_optional
             .iter()
             .filter(|name| !self.seen.secrets.contains(*name))
@@ -150,8 +163,33 @@ impl Context<'_> {
             });
         }
 
-        let (kind, reasons, before) =
-            compare(self.seen.apps.get(&app_name), &fingerprint, &desired);
+        let records = self.seen.releases.of(&app_name);
+        let compared = compare(
+            self.seen.apps.get(&app_name),
+            records,
+            &fingerprint,
+            &desired,
+            reference,
+            &self.options.code,
+        );
+        let (kind, reasons, before) = (compared.kind, compared.reasons, compared.before);
+        if let Some(mismatch) = compared.mismatch {
+            warnings.push(self.record_mismatch(&app_name, &mismatch, before.as_ref()));
+        }
+        if matches!(kind, ActionKind::Create | ActionKind::Update) {
+            if let Some(failed) = failed_before(records, &desired.tag) {
+                let finding = self.failed_before(&app_name, records, failed);
+                if self.options.retry_failed {
+                    warnings.push(Finding {
+                        code: Code::ErrFailedBefore,
+                        fix: "`--retry-failed` deploys it again on purpose".to_owned(),
+                        ..finding
+                    });
+                } else {
+                    blockers.push(finding);
+                }
+            }
+        }
         let kind = if blockers.is_empty() {
             kind
         } else {
@@ -168,6 +206,72 @@ impl Context<'_> {
             blockers,
         };
         (action, warnings)
+    }
+
+    fn record_mismatch(
+        &self,
+        app_name: &str,
+        record: &ReleaseRecord,
+        live: Option<&Live>,
+    ) -> Finding {
+        let environment = self.environment;
+        let tag = live
+            .and_then(|live| live.tag.as_deref())
+            .unwrap_or("(none)");
+        Finding {
+            code: Code::ErrReleaseRecord,
+            message: format!(
+                "the release record of `{app_name}` v{} in `{environment}` names `{}`, but the live tag is `{tag}`: the record is ignored and the plan reads the tag",
+                record.version, record.fingerprint
+            ),
+            fix: format!(
+                "the app was redeployed outside modalplan at the same version, or the record was edited; `modalplan history --env {environment} --app-name {app_name}` shows both"
+            ),
+        }
+    }
+
+    fn failed_before(
+        &self,
+        app_name: &str,
+        records: &[ReleaseRecord],
+        failed: &ReleaseRecord,
+    ) -> Finding {
+        let environment = self.environment;
+        let undone = records
+            .iter()
+            .find(|record| {
+                record.operation == ReleaseOperation::Rollback
+                    && record.rollback_of == Some(failed.version)
+            })
+            .and_then(|rollback| rollback.restored)
+            .map_or_else(
+                || "was taken down".to_owned(),
+                |restored| format!("was rolled back to v{restored}"),
+            );
+        let since = records
+            .iter()
+            .filter(|record| {
+                record.operation != ReleaseOperation::Rollback && record.version > failed.version
+            })
+            .count();
+        let since = match since {
+            0 => "in the last run".to_owned(),
+            1 => "1 release ago".to_owned(),
+            n => format!("{n} releases ago"),
+        };
+        let why = failed
+            .smoke
+            .as_ref()
+            .and_then(|smoke| smoke.message.as_deref())
+            .map_or_else(String::new, |message| format!(": {message}"));
+        Finding {
+            code: Code::ErrFailedBefore,
+            message: format!(
+                "this deployment of `{app_name}` failed its smoke check on {environment} at v{} ({}, {since}) and {undone}{why}",
+                failed.version, failed.at
+            ),
+            fix: "change the code or the image so it deploys something else, or deploy it again on purpose with `--retry-failed`".to_owned(),
+        }
     }
 
     fn missing_secret(&self, code: Code, name: &str, reference: &str) -> Finding {
@@ -187,10 +291,20 @@ impl Context<'_> {
     }
 }
 
+/// The newest deploy of `tag` that failed its smoke check, when no later deploy of it passed.
+fn failed_before<'a>(records: &'a [ReleaseRecord], tag: &str) -> Option<&'a ReleaseRecord> {
+    let last = records
+        .iter()
+        .rev()
+        .find(|record| record.operation == ReleaseOperation::Deploy && record.fingerprint == tag)?;
+    last.failed_smoke().then_some(last)
+}
+
 fn desired(
     deployment: &Deployment,
     present_optional: &[String],
     fingerprint: &Fingerprint,
+    module: &str,
 ) -> Desired {
     let runtime = &deployment.runtime;
     Desired {
@@ -208,6 +322,7 @@ fn desired(
             gpu: runtime.gpu.clone(),
             timeout_s: runtime.timeout_s,
         },
+        module: module.to_owned(),
         smoke: deployment.smoke.as_ref().map(|smoke| SmokeSpec {
             function: smoke.function.clone(),
             payload: smoke.payload.clone(),
@@ -216,65 +331,209 @@ fn desired(
     }
 }
 
-/// The kind and reasons of a processor's action from what is live.
+/// The kind and reasons of a processor's action from what is live, and the live side as the plan shows
+/// it (with its release record when one matches its tag).
 fn compare(
     app: Option<&ObservedApp>,
+    records: &[ReleaseRecord],
     fingerprint: &Fingerprint,
     desired: &Desired,
-) -> (ActionKind, Vec<Reason>, Option<Live>) {
+    reference: &str,
+    code: &CodeSnapshot,
+) -> Compared {
     let Some(app) = app else {
-        return (ActionKind::Create, Vec::new(), None);
+        return Compared::new(ActionKind::Create, Vec::new(), None);
     };
     match app.state {
         AppState::Deployed => {}
-        AppState::Stopped => return (ActionKind::Create, vec![Reason::Stopped], None),
+        AppState::Stopped => return Compared::new(ActionKind::Create, vec![Reason::Stopped], None),
         // Ephemeral, initializing, stopping: nothing is deployed under the name; a deploy creates it.
-        AppState::Other(_) => return (ActionKind::Create, Vec::new(), None),
+        AppState::Other(_) => return Compared::new(ActionKind::Create, Vec::new(), None),
     }
     let Some(live) = &app.live else {
         // Listed as deployed without a readable history: never call that "no change".
-        return (ActionKind::Update, vec![Reason::Untagged], None);
+        return Compared::new(ActionKind::Update, vec![Reason::Untagged], None);
     };
-    let before = Some(Live {
+    let mut before = Live {
         version: live.version,
         tag: live.tag.clone(),
-    });
+        release: None,
+    };
     let Some(tag) = &live.tag else {
-        return (ActionKind::Update, vec![Reason::Untagged], before);
+        return Compared::new(ActionKind::Update, vec![Reason::Untagged], Some(before));
     };
-    let Ok(deployed) = tag.parse::<Fingerprint>() else {
-        return (
-            ActionKind::Update,
-            vec![Reason::ForeignTag { tag: tag.clone() }],
-            before,
-        );
+    let deployed = match tag.parse::<Fingerprint>() {
+        Ok(deployed) => deployed,
+        Err(ForeignTag::OlderFormat { .. }) => {
+            let reasons = vec![Reason::OlderFormat { tag: tag.clone() }];
+            return Compared::new(ActionKind::Update, reasons, Some(before));
+        }
+        Err(ForeignTag::Other(_)) => {
+            let reasons = vec![Reason::ForeignTag { tag: tag.clone() }];
+            return Compared::new(ActionKind::Update, reasons, Some(before));
+        }
     };
+    let (record, mismatch) = releases::live_record(records, live.version, tag);
+    let released = record.and_then(|record| record.deployment.as_ref());
     let changes = fingerprint.changes_from(&deployed);
     let mut reasons = Vec::new();
     if changes.image {
         reasons.push(Reason::Image {
-            from: Some(format!("sha256:{}", deployed.image)),
-            to: format!("sha256:{}", fingerprint.image),
+            from: Some(released.map_or_else(
+                || format!("sha256:{}", deployed.image),
+                |released| digest_of(&released.image).to_owned(),
+            )),
+            to: digest_of(&desired.image).to_owned(),
         });
     }
     if changes.secrets {
+        let (added, removed) = released.map_or_else(Default::default, |released| {
+            (
+                missing_from(&desired.secrets, &released.secrets),
+                missing_from(&released.secrets, &desired.secrets),
+            )
+        });
         reasons.push(Reason::Secrets {
             now: desired.secrets.clone(),
+            added,
+            removed,
         });
     }
     if changes.runtime {
-        reasons.push(Reason::Runtime);
+        let changes = released.map_or_else(Vec::new, |released| {
+            runtime_changes(&released.runtime, &desired.runtime)
+        });
+        reasons.push(Reason::Runtime { changes });
     }
-    // The code part hashes the full image reference as well (it guards the 12-digit image part against
-    // collisions), so it moves with every image change: only a change of the rest is a code change.
-    if changes.code && !changes.image {
-        reasons.push(Reason::Code);
+    if changes.code {
+        let files = released.map(|released| {
+            code.changes_from(&CodeSnapshot {
+                files: released.code.clone(),
+            })
+        });
+        reasons.push(Reason::Code { files });
     }
-    if reasons.is_empty() {
-        (ActionKind::NoOp, reasons, before)
+    // The settings part hashes the whole image reference too, so it moves with every image change.
+    if changes.settings && !changes.image {
+        let changes = released.map_or_else(Vec::new, |released| {
+            settings_changes(released, reference, desired)
+        });
+        reasons.push(Reason::Settings { changes });
+    }
+    before.release = record.cloned();
+    let kind = if reasons.is_empty() {
+        ActionKind::NoOp
     } else {
-        (ActionKind::Update, reasons, before)
+        ActionKind::Update
+    };
+    Compared {
+        kind,
+        reasons,
+        before: Some(before),
+        mismatch: mismatch.cloned(),
     }
+}
+
+/// What [`compare`] found.
+struct Compared {
+    kind: ActionKind,
+    reasons: Vec<Reason>,
+    before: Option<Live>,
+    /// A record of the live version whose fingerprint is not the live tag: ignored, warned about.
+    mismatch: Option<ReleaseRecord>,
+}
+
+impl Compared {
+    fn new(kind: ActionKind, reasons: Vec<Reason>, before: Option<Live>) -> Self {
+        Self {
+            kind,
+            reasons,
+            before,
+            mismatch: None,
+        }
+    }
+}
+
+/// `sha256:...` of an image reference.
+fn digest_of(image: &str) -> &str {
+    image.rsplit_once('@').map_or(image, |(_, digest)| digest)
+}
+
+fn missing_from(these: &[String], others: &[String]) -> Vec<String> {
+    these
+        .iter()
+        .filter(|name| !others.contains(name))
+        .cloned()
+        .collect()
+}
+
+fn runtime_changes(before: &RuntimeSpec, after: &RuntimeSpec) -> Vec<FieldChange> {
+    let fields = [
+        (
+            "cpu",
+            before.cpu.map(|cpu| cpu.to_string()),
+            after.cpu.map(|cpu| cpu.to_string()),
+        ),
+        (
+            "memory_mb",
+            before.memory_mb.map(|memory| memory.to_string()),
+            after.memory_mb.map(|memory| memory.to_string()),
+        ),
+        ("gpu", before.gpu.clone(), after.gpu.clone()),
+        (
+            "timeout_s",
+            before.timeout_s.map(|timeout| timeout.to_string()),
+            after.timeout_s.map(|timeout| timeout.to_string()),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, from, to)| from != to)
+        .map(|(field, from, to)| FieldChange {
+            field: field.to_owned(),
+            from,
+            to,
+        })
+        .collect()
+}
+
+fn settings_changes(
+    released: &ReleasedDeployment,
+    reference: &str,
+    desired: &Desired,
+) -> Vec<FieldChange> {
+    let repository = |image: &str| {
+        image
+            .rsplit_once('@')
+            .map_or(image, |(name, _)| name)
+            .to_owned()
+    };
+    let fields = [
+        (
+            "ref",
+            released.reference.clone(),
+            Some(reference.to_owned()),
+        ),
+        (
+            "image repository",
+            Some(repository(&released.image)),
+            Some(repository(&desired.image)),
+        ),
+        (
+            "module",
+            Some(released.module.clone()),
+            Some(desired.module.clone()),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, from, to)| from != to)
+        .map(|(field, from, to)| FieldChange {
+            field: field.to_owned(),
+            from,
+            to,
+        })
+        .collect()
 }
 
 fn orphan_action(
@@ -304,6 +563,7 @@ fn orphan_action(
         before: app.live.as_ref().map(|live| Live {
             version: live.version,
             tag: live.tag.clone(),
+            release: None,
         }),
         after: None,
         blockers: Vec::new(),

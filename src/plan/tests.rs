@@ -69,8 +69,9 @@ fn an_image_change_names_both_digests_and_not_code() {
     assert_eq!(
         update.reasons,
         vec![Reason::Image {
+            // The live side has no release record: its tag's 12 digits; the new one is whole.
             from: Some(LITELLM_DIGEST[..19].to_owned()),
-            to: LITELLM_NEW_DIGEST[..19].to_owned(),
+            to: LITELLM_NEW_DIGEST.to_owned(),
         }]
     );
     let before = update.before.as_ref().unwrap();
@@ -209,7 +210,9 @@ fn untagged_foreign_and_per_part_changes() {
         (
             ActionKind::Update,
             vec![Reason::Secrets {
-                now: vec!["OPENAI_API_KEY".into(), "LITELLM_API_BASE".into()]
+                now: vec!["OPENAI_API_KEY".into(), "LITELLM_API_BASE".into()],
+                added: vec![],
+                removed: vec![],
             }]
         )
     );
@@ -220,20 +223,24 @@ fn untagged_foreign_and_per_part_changes() {
     parts[3] = "000000".into();
     assert_eq!(
         reasons(Some(&parts.join("-"))),
-        (ActionKind::Update, vec![Reason::Runtime])
+        (
+            ActionKind::Update,
+            vec![Reason::Runtime { changes: vec![] }]
+        )
     );
     let mut parts: Vec<String> = same.split('-').map(str::to_owned).collect();
     parts[4] = "000000".into();
     assert_eq!(
         reasons(Some(&parts.join("-"))),
-        (ActionKind::Update, vec![Reason::Code])
+        (ActionKind::Update, vec![Reason::Code { files: None }])
     );
     let noop = plan(&manifest, &with_live(Some(&same)), &options);
     assert_eq!(
         noop.actions[0].before,
         Some(Live {
             version: 7,
-            tag: Some(same.clone())
+            tag: Some(same.clone()),
+            release: None,
         })
     );
 }

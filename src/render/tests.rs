@@ -236,6 +236,7 @@ fn json_lists_held_locks_last_and_leaves_the_field_out_without_one() {
             "actions",
             "warnings",
             "locks",
+            "code",
             "integrity"
         ]
     );

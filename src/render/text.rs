@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use similar::TextDiff;
 
+use crate::code::{CodeFile, CodeSnapshot};
 use crate::fingerprint::Fingerprint;
 use crate::plan::Plan;
-use crate::plan::model::{Action, ActionKind, Desired, Finding, Live};
+use crate::plan::model::{Action, ActionKind, Desired, Finding, Live, RuntimeSpec};
 
 use super::words;
 
@@ -75,7 +76,7 @@ pub fn render(plan: &Plan) -> String {
             .iter()
             .filter(|action| action.kind != ActionKind::NoOp)
         {
-            action_block(&mut out, action);
+            action_block(&mut out, action, &plan.code);
         }
         if actions.is_empty() {
             let _ = writeln!(out, "  {}", styled(DIM, "(nothing managed here)"));
@@ -110,7 +111,7 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
-fn action_block(out: &mut String, action: &Action) {
+fn action_block(out: &mut String, action: &Action, code: &CodeSnapshot) {
     let style = colour(action.kind);
     let reference = action
         .reference
@@ -144,7 +145,7 @@ fn action_block(out: &mut String, action: &Action) {
     for blocker in &action.blockers {
         finding(out, blocker, colour(ActionKind::Blocked));
     }
-    let diff = attribute_diff(action.before.as_ref(), action.after.as_ref());
+    let diff = attribute_diff(action.before.as_ref(), action.after.as_ref(), code);
     if !diff.is_empty() {
         for line in diff.lines() {
             let line_style = if line.starts_with('+') && !line.starts_with("+++") {
@@ -199,33 +200,45 @@ fn desired_attributes(desired: &Desired, next_version: Option<u32>) -> Vec<Strin
     lines
 }
 
-/// A unified diff of the deployment's attributes, before → after, where they are known.
-fn attribute_diff(before: Option<&Live>, after: Option<&Desired>) -> String {
+/// A unified diff of the deployment's attributes, before → after, where they are known: everything when
+/// the live deployment has a release record, else its version, tag and the image its tag names.
+fn attribute_diff(before: Option<&Live>, after: Option<&Desired>, code: &CodeSnapshot) -> String {
     let (old, new) = match (before, after) {
-        (Some(live), Some(desired)) => (
-            live_attributes(live),
-            desired_attributes(desired, Some(live.version + 1)),
-        ),
+        (Some(live), Some(desired)) => match live
+            .release
+            .as_ref()
+            .and_then(|release| release.deployment.as_ref())
+        {
+            Some(released) => {
+                let mut old = vec![format!("version = {}", live.version)];
+                old.extend(deployment_lines(
+                    &released.image,
+                    &released.secrets,
+                    &released.runtime,
+                    Some(&released.code),
+                ));
+                old.push(format!(
+                    "tag     = {}",
+                    live.tag.as_deref().unwrap_or("(none)")
+                ));
+                let mut new = vec![format!("version = {}", live.version + 1)];
+                new.extend(deployment_lines(
+                    &desired.image,
+                    &desired.secrets,
+                    &desired.runtime,
+                    Some(&code.files),
+                ));
+                new.push(format!("tag     = {}", desired.tag));
+                (old, new)
+            }
+            None => (
+                live_attributes(live),
+                desired_attributes(desired, Some(live.version + 1)),
+            ),
+        },
         (None, Some(desired)) => {
-            let mut lines = vec![format!("image   = {}", desired.image)];
-            lines.push(format!("secrets = [{}]", desired.secrets.join(", ")));
-            let runtime = &desired.runtime;
-            let mut parts = Vec::new();
-            if let Some(cpu) = runtime.cpu {
-                parts.push(format!("cpu={cpu}"));
-            }
-            if let Some(memory) = runtime.memory_mb {
-                parts.push(format!("memory_mb={memory}"));
-            }
-            if let Some(gpu) = &runtime.gpu {
-                parts.push(format!("gpu={gpu}"));
-            }
-            if let Some(timeout) = runtime.timeout_s {
-                parts.push(format!("timeout_s={timeout}"));
-            }
-            if !parts.is_empty() {
-                lines.push(format!("runtime = {}", parts.join(" ")));
-            }
+            let mut lines =
+                deployment_lines(&desired.image, &desired.secrets, &desired.runtime, None);
             lines.push(format!("tag     = {}", desired.tag));
             (Vec::new(), lines)
         }
@@ -242,6 +255,42 @@ fn attribute_diff(before: Option<&Live>, after: Option<&Desired>) -> String {
         .context_radius(3)
         .header("live", "planned")
         .to_string()
+}
+
+/// `image`, `secrets`, `runtime` and, when given, a `code` line per file (its path and sha256's first 12
+/// digits).
+fn deployment_lines(
+    image: &str,
+    secrets: &[String],
+    runtime: &RuntimeSpec,
+    code: Option<&[CodeFile]>,
+) -> Vec<String> {
+    let mut lines = vec![format!("image   = {image}")];
+    lines.push(format!("secrets = [{}]", secrets.join(", ")));
+    let mut parts = Vec::new();
+    if let Some(cpu) = runtime.cpu {
+        parts.push(format!("cpu={cpu}"));
+    }
+    if let Some(memory) = runtime.memory_mb {
+        parts.push(format!("memory_mb={memory}"));
+    }
+    if let Some(gpu) = &runtime.gpu {
+        parts.push(format!("gpu={gpu}"));
+    }
+    if let Some(timeout) = runtime.timeout_s {
+        parts.push(format!("timeout_s={timeout}"));
+    }
+    if !parts.is_empty() {
+        lines.push(format!("runtime = {}", parts.join(" ")));
+    }
+    for file in code.unwrap_or_default() {
+        lines.push(format!(
+            "code    = {} {}",
+            file.path,
+            &file.sha256[..file.sha256.len().min(12)]
+        ));
+    }
+    lines
 }
 
 fn lines_text(lines: &[String]) -> String {

@@ -45,13 +45,58 @@ pub fn kind_words(kind: ActionKind) -> &'static str {
 pub fn reason(reason: &Reason) -> String {
     match reason {
         Reason::Image { from, to } => match from {
-            Some(from) => format!("image {from}… → {to}…"),
-            None => format!("image → {to}…"),
+            Some(from) => format!("image {}… → {}…", short_digest(from), short_digest(to)),
+            None => format!("image → {}…", short_digest(to)),
         },
-        Reason::Secrets { now } if now.is_empty() => "secrets changed: now none".to_owned(),
-        Reason::Secrets { now } => format!("secrets changed: now {}", now.join(", ")),
-        Reason::Runtime => "runtime settings changed".to_owned(),
-        Reason::Code => "module or processor changed".to_owned(),
+        Reason::Secrets { added, removed, .. } if !added.is_empty() || !removed.is_empty() => {
+            let mut parts = Vec::new();
+            if !added.is_empty() {
+                parts.push(format!("+ {}", added.join(", ")));
+            }
+            if !removed.is_empty() {
+                parts.push(format!("- {}", removed.join(", ")));
+            }
+            format!("secrets {}", parts.join(" "))
+        }
+        Reason::Secrets { now, .. } if now.is_empty() => "secrets changed: now none".to_owned(),
+        Reason::Secrets { now, .. } => format!("secrets changed: now {}", now.join(", ")),
+        Reason::Runtime { changes } if changes.is_empty() => "runtime settings changed".to_owned(),
+        Reason::Runtime { changes } => changes
+            .iter()
+            .map(|change| field_change(&format!("runtime.{}", change.field), change))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Reason::Code { files: None } => {
+            "code changed (the live deployment has no release record naming its files)".to_owned()
+        }
+        Reason::Code { files: Some(files) } => {
+            let mut parts = Vec::new();
+            if !files.changed.is_empty() {
+                parts.push(format!("{} changed", files.changed.join(", ")));
+            }
+            if !files.added.is_empty() {
+                parts.push(format!("{} added", files.added.join(", ")));
+            }
+            if !files.removed.is_empty() {
+                parts.push(format!("{} removed", files.removed.join(", ")));
+            }
+            if parts.is_empty() {
+                "code changed".to_owned()
+            } else {
+                format!("code: {}", parts.join("; "))
+            }
+        }
+        Reason::Settings { changes } if changes.is_empty() => {
+            "the processor ref, image repository or module changed".to_owned()
+        }
+        Reason::Settings { changes } => changes
+            .iter()
+            .map(|change| field_change(&change.field, change))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Reason::OlderFormat { tag } => {
+            format!("deployed by an older modalplan (fingerprint format changed: `{tag}`)")
+        }
         Reason::Untagged => "deployed outside modalplan (no deploy tag)".to_owned(),
         Reason::ForeignTag { tag } => {
             format!("deployed outside modalplan (tag `{tag}` is not a modalplan fingerprint)")
@@ -59,6 +104,16 @@ pub fn reason(reason: &Reason) -> String {
         Reason::Stopped => "the app is stopped".to_owned(),
         Reason::Protected => "listed in `protect`: `--prune` leaves it".to_owned(),
     }
+}
+
+/// `sha256:` and the first 12 hex digits of a digest (a tag's 12 digits stay as they are).
+pub fn short_digest(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+fn field_change(name: &str, change: &crate::plan::model::FieldChange) -> String {
+    let value = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".to_owned());
+    format!("{name} {} → {}", value(&change.from), value(&change.to))
 }
 
 /// What an orphan's action says when `protect` does not explain it.

@@ -247,6 +247,14 @@ def test_secret_create_and_list(emulator):
     ]
 
 
+def test_secret_create_force_replaces_the_whole_secret(emulator):
+    # `modalplan secrets sync` relies on it: an overwrite leaves exactly the keys it sends.
+    emulator.modal("secret", "create", "NEWSEC", "A=1", "B=2", "--env", "staging")
+    forced = emulator.modal("secret", "create", "NEWSEC", "C=3", "--env", "staging", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert emulator.state()["secrets"]["staging"]["NEWSEC"]["values"] == {"C": "3"}
+
+
 def test_secret_list_does_not_show_values(emulator):
     listed = emulator.modal("secret", "list", "--json", "--env", "main")
     assert listed.returncode == 0

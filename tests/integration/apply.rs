@@ -78,7 +78,7 @@ pub(crate) fn processor(reference: &str, image: &str, secrets: &[&str]) -> Strin
 /// A project folder (manifest and module) next to a running emulator.
 pub(crate) struct Project {
     pub(crate) emulator: Emulator,
-    dir: TempDir,
+    pub(crate) dir: TempDir,
 }
 
 impl Project {
@@ -256,7 +256,7 @@ fn creates_updates_then_changes_nothing_with_each_cli() {
         assert_eq!(project.live("replicate-generic-v1"), ("deployed".into(), 1));
         let litellm_tag = tag_of(&project, "llm-litellm-v1");
         assert!(
-            litellm_tag.starts_with("mp1-111111111111-"),
+            litellm_tag.starts_with("mp2-111111111111-"),
             "{litellm_tag}"
         );
         // The deploy log is kept, and names no secret value.
@@ -268,7 +268,7 @@ fn creates_updates_then_changes_nothing_with_each_cli() {
         )
         .expect("deploy log");
         assert!(
-            log.contains("deploy --env=main --name=llm-litellm-v1 --tag=mp1-111111111111-"),
+            log.contains("deploy --env=main --name=llm-litellm-v1 --tag=mp2-111111111111-"),
             "{log}"
         );
         assert!(!log.contains("sk-main-not-a-real-key"), "{log}");
@@ -315,7 +315,7 @@ fn creates_updates_then_changes_nothing_with_each_cli() {
             row(&output, "replicate-generic-v1"),
             "replicate-generic-v1 | main | unchanged at v1 | v1"
         );
-        assert!(tag_of(&project, "llm-litellm-v1").starts_with("mp1-222222222222-"));
+        assert!(tag_of(&project, "llm-litellm-v1").starts_with("mp2-222222222222-"));
         assert_eq!(project.rpc_count("AppPublish"), 1);
     }
 }
@@ -383,7 +383,7 @@ fn a_failed_smoke_check_is_rolled_back_with_each_cli() {
         // v4 is the failed deploy, v5 the rollback to v3: live again, with v3's tag.
         let history = project.history("llm-litellm-v1");
         assert_eq!(history.len(), 5, "{history:?}");
-        let failed_tag_head = format!("mp1-{}-", &image[image.len() - 64..][..12]);
+        let failed_tag_head = format!("mp2-{}-", &image[image.len() - 64..][..12]);
         assert_eq!((history[3].0, history[3].2), (4, 0), "{history:?}");
         assert!(history[3].1.starts_with(&failed_tag_head), "{history:?}");
         assert_eq!(history[4], (5, good_tag.clone(), 3));
@@ -461,7 +461,8 @@ fn one_of_three_failing_leaves_the_other_two_deployed() {
 /// A plan file as `modalplan plan --out` writes it, for one update of llm-litellm-v1 planned from v2.
 fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::path::PathBuf {
     let plan = json!({
-        "format_version": 1,
+        "format_version": 2,
+        "code": code_of(project),
         "manifest": {"path": "processors.toml", "sha256": manifest_sha256},
         "environments": ["main"],
         "actions": [{
@@ -472,7 +473,7 @@ fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::
             "reasons": [],
             "before": before,
             "after": {
-                "tag": "mp1-111111111111-aaaaaa-bbbbbb-cccccc",
+                "tag": "mp2-111111111111-aaaaaa-bbbbbb-cccccc-dddddd",
                 "image": LITELLM_GOOD,
                 "secrets": ["OPENAI_API_KEY"],
                 "runtime": {"cpu": 1.0, "memory_mb": 2048, "gpu": null, "timeout_s": 60},
@@ -495,6 +496,14 @@ fn flat(text: &str) -> String {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect()
+}
+
+/// The code of the project's workdir, as a plan records it.
+fn code_of(project: &Project) -> Value {
+    let manifest = modalplan::manifest::load(&project.dir.path().join("processors.toml"))
+        .unwrap()
+        .manifest;
+    serde_json::to_value(modalplan::commands::plan::code_snapshot(&manifest).unwrap()).unwrap()
 }
 
 fn manifest_sha256(project: &Project) -> String {
@@ -556,7 +565,11 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     );
     assert_eq!(
         project.history("llm-litellm-v1").last().cloned(),
-        Some((3, "mp1-111111111111-aaaaaa-bbbbbb-cccccc".to_owned(), 0))
+        Some((
+            3,
+            "mp2-111111111111-aaaaaa-bbbbbb-cccccc-dddddd".to_owned(),
+            0
+        ))
     );
 }
 
@@ -677,7 +690,8 @@ fn a_pruned_orphan_moved_since_the_saved_plan_is_refused_and_not_stopped() {
         // A plan saved by a modalplan that did not read orphans' histories has no `before` for the
         // stop: apply stops whatever is live, as that version did.
         let old_plan: modalplan::plan::Plan = serde_json::from_value(json!({
-            "format_version": 1,
+            "format_version": 2,
+            "code": code_of(&project),
             "manifest": {"path": "processors.toml", "sha256": manifest_sha256(&project)},
             "environments": ["main"],
             "actions": [{
@@ -826,7 +840,7 @@ fn a_smoke_check_that_times_out_is_rolled_back() {
     );
     let history = project.history("llm-litellm-v1");
     assert_eq!(history.len(), 5, "{history:?}");
-    assert!(history[3].1.starts_with("mp1-777777777777-"), "{history:?}");
+    assert!(history[3].1.starts_with("mp2-777777777777-"), "{history:?}");
     assert_eq!(history[4], (5, good_tag, 3));
     assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
     assert_eq!(project.rpc_count("AppRollback"), 1);
@@ -862,7 +876,7 @@ fn a_rollback_that_fails_leaves_the_failed_deploy_live_and_says_so() {
     // The failed deploy is what is live, as the report says; nothing was rolled back.
     let history = project.history("llm-litellm-v1");
     assert_eq!(history.len(), 3, "{history:?}");
-    assert!(history[2].1.starts_with("mp1-444444444444-"), "{history:?}");
+    assert!(history[2].1.starts_with("mp2-444444444444-"), "{history:?}");
     assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 3));
     assert_eq!(project.rpc_count("AppRollback"), 1);
 }
@@ -885,11 +899,33 @@ pub(crate) fn lock_entries(project: &Project) -> usize {
 
 /// The names of the Dict RPCs that reached the emulator, in order.
 fn dict_rpcs(project: &Project) -> Vec<String> {
-    project
-        .emulator
-        .rpcs()
+    dict_rpcs_of(&project.emulator, "modalplan-locks")
+}
+
+/// The Dict RPCs that reached the Dict named `name`, in order (by name for a lookup, by id after).
+pub(crate) fn dict_rpcs_of(emulator: &Emulator, name: &str) -> Vec<String> {
+    let ids: Vec<String> = emulator
+        .state()
+        .get("dicts")
+        .and_then(Value::as_object)
+        .map(|dicts| {
+            dicts
+                .iter()
+                .filter(|(_, dict)| dict["name"] == name)
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    emulator
+        .calls()
         .into_iter()
-        .filter(|rpc| rpc.starts_with("Dict"))
+        .filter(|call| {
+            call["deployment_name"].as_str() == Some(name)
+                || call["dict_id"]
+                    .as_str()
+                    .is_some_and(|id| ids.iter().any(|known| known == id))
+        })
+        .map(|call| call["rpc"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
 

@@ -406,6 +406,7 @@ async fn settings_come_from_the_variables_github_actions_sets() {
 
 fn plan(kinds: &[ActionKind]) -> Plan {
     Plan {
+        code: modalplan::code::CodeSnapshot::default(),
         format_version: 1,
         manifest: ManifestIdentity {
             path: "processors.toml".into(),

@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 
 use modalplan::backend::modal_cli::read::{ReadPath, observe_by};
 use modalplan::backend::modal_cli::{CliConfig, ModalCli as CliBackend};
-use modalplan::fingerprint::Fingerprint;
 
 use modalplan::backend::lock::{LockRecord, LockState};
 
@@ -36,7 +35,7 @@ fn litellm_dev_tag() -> String {
     let manifest = loaded.manifest;
     let processor = &manifest.processors[0];
     let deployment = processor.deployments["dev"].clone();
-    Fingerprint::of(&processor.reference, &deployment, &manifest.modal).to_string()
+    crate::support::tag_of(&manifest, processor, &deployment)
 }
 
 fn seed() -> Value {
@@ -139,16 +138,17 @@ fn every_kind_on_both_clis_through_one_helper_process() {
         // One helper process read everything: no `modal` process, one list of each kind per
         // environment, one history per deployed managed app (llm-litellm-v1 in dev and main) and per
         // deployed orphan candidate (llm-litellm-v0 in main), no lookup by name; and per environment
-        // one lookup of the apply lock's Dict, never creating it. No apply ever locked these
-        // environments, so no Dict exists and there is nothing more to read (a Dict that exists costs
-        // one more call, the stream of its entries: see `a_held_lock_is_noted_...`).
+        // one lookup of the apply lock's Dict and one of the release records' Dict, never creating
+        // either. No apply ever ran in these environments, so no Dict exists and there is nothing more
+        // to read (a Dict that exists costs one more call, the stream of its entries: see
+        // `a_held_lock_is_noted_...`).
         assert_eq!(modal_processes(&log), Vec::<String>::new(), "{cli:?}");
         assert_eq!(
             counts(&emulator.rpcs()),
             expect_counts(&[
                 ("AppDeploymentHistory", 3),
                 ("AppList", 3),
-                ("DictGetOrCreate", 3),
+                ("DictGetOrCreate", 6),
                 ("SecretList", 3)
             ]),
             "{cli:?}"
@@ -213,6 +213,9 @@ fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
                     "dict items modalplan-locks --json --env dev",
                     "dict items modalplan-locks --json --env main",
                     "dict items modalplan-locks --json --env staging",
+                    "dict items modalplan-releases --json --env dev",
+                    "dict items modalplan-releases --json --env main",
+                    "dict items modalplan-releases --json --env staging",
                     "secret list --json --env dev",
                     "secret list --json --env main",
                     "secret list --json --env staging",
@@ -245,6 +248,7 @@ fn helper_and_cli_observe_the_same() {
             4,
         );
         let request = modalplan::backend::ObserveRequest {
+            releases: false,
             environments: BTreeMap::from([
                 ("dev".into(), ["llm-litellm-v1".into()].into()),
                 (
@@ -356,7 +360,7 @@ fn exit_codes_and_the_saved_plan() {
         use sha2::Digest as _;
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
     };
-    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["format_version"], 2);
     assert_eq!(plan["manifest"]["sha256"], Value::String(sha));
     assert_eq!(plan["environments"], json!(["dev"]));
     let action = &plan["actions"][0];
@@ -711,7 +715,8 @@ fn a_held_lock_is_noted_in_text_json_and_markdown_with_each_cli() {
         emulator.clear_calls();
         let held_text = plan_output(&emulator, &["--format", "text"], None);
         // One more call than without a lock, and only in main, where the Dict exists: the stream of
-        // its two entries (the lock and its heartbeat). Still one lookup per environment, no create.
+        // its two entries (the lock and its heartbeat). Still one lookup of each Dict per environment,
+        // no create.
         // (Three histories: litellm in dev and main, and the orphan candidate llm-litellm-v0.)
         assert_eq!(
             counts(&emulator.rpcs()),
@@ -719,7 +724,7 @@ fn a_held_lock_is_noted_in_text_json_and_markdown_with_each_cli() {
                 ("AppDeploymentHistory", 3),
                 ("AppList", 3),
                 ("DictContents", 1),
-                ("DictGetOrCreate", 3),
+                ("DictGetOrCreate", 6),
                 ("SecretList", 3)
             ]),
             "{cli:?}"

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
-use modalplan::fingerprint::Fingerprint;
 use modalplan::manifest::valid::ImageRef;
 use modalplan::registry::{Credentials, Registry, Unavailable};
 
@@ -181,11 +180,7 @@ fn planned(dir: &Path, name: &str, digest: &str) -> String {
         .iter()
         .find(|processor| processor.reference.as_str() == format!("preflight/{name}@1"))
         .unwrap();
-    let tag = Fingerprint::of(
-        &processor.reference,
-        &processor.deployments["dev"],
-        &manifest.modal,
-    );
+    let tag = crate::support::tag_of(&manifest, processor, &processor.deployments["dev"]);
     format!(
         "      --- live\n      +++ planned\n      @@ -0,0 +1,4 @@\n      +image   = ghcr.io/{REPOSITORY}@{digest}\n      +secrets = []\n      +runtime = cpu=0.5 memory_mb=512 timeout_s=60\n      +tag     = {tag}\n"
     )

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::support::emulator::repo_root;
@@ -65,6 +65,27 @@ impl FakeProject {
         self.command(scenario, arguments)
             .output()
             .expect("run modalplan")
+    }
+
+    /// Runs with the fake interpreter beside the fake `modal`, which takes release record writes
+    /// (`records()`) and nothing else: no lock, so with `--no-lock`.
+    pub fn run_recording(&self, scenario: &str, arguments: &[&str]) -> Output {
+        self.command(scenario, arguments)
+            .env(
+                "MODALPLAN_PYTHON",
+                repo_root().join("tests/fixtures/fake_modal/python"),
+            )
+            .output()
+            .expect("run modalplan")
+    }
+
+    /// The release record writes the fake interpreter took, oldest first.
+    pub fn records(&self) -> Vec<Value> {
+        fs::read_to_string(self.fake.path().join("records.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a record line"))
+            .collect()
     }
 
     /// Every argv the fake got, oldest first.
@@ -308,12 +329,28 @@ fn a_plan_file_edited_by_hand_is_refused_and_nothing_is_deployed() {
     );
     // The file as written applies (the fake `modal` has no interpreter with the Modal SDK for the lock).
     fs::write(&plan, saved).unwrap();
-    let output = project.run(
+    let output = project.run_recording(
         "ok",
         &["apply", plan.to_str().unwrap(), "--yes", "--no-lock"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(project.deploys().len(), 1);
+    let records = project.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (
+            &records[0]["environment"],
+            &records[0]["app"],
+            &records[0]["record"]["operation"],
+            &records[0]["record"]["version"],
+        ),
+        (
+            &json!("main"),
+            &json!("llm-litellm-v1"),
+            &json!("deploy"),
+            &json!(1)
+        )
+    );
 }
 
 #[test]
@@ -381,7 +418,7 @@ fn a_ref_full_of_shell_syntax_reaches_modal_as_single_intact_arguments() {
     let reference = "llm/$(touch${IFS}pwned);`touch${IFS}pwned2`|x>y@1";
     let project = FakeProject::new(reference);
     // The fake `modal` has no interpreter with the Modal SDK to take the lock with.
-    let output = project.run(
+    let output = project.run_recording(
         "ok",
         &["apply", "--yes", "--no-registry-check", "--no-lock"],
     );
@@ -404,12 +441,13 @@ fn a_ref_full_of_shell_syntax_reaches_modal_as_single_intact_arguments() {
             "modal_app"
         ]
     );
-    // Nothing but reads and the one deploy ran.
+    // Nothing but reads (the release records' among them) and the one deploy ran.
     for argv in &argvs {
         assert!(
             argv.starts_with(&["app".into(), "list".into()])
                 || argv.starts_with(&["secret".into(), "list".into()])
                 || argv.starts_with(&["app".into(), "history".into()])
+                || argv.starts_with(&["dict".into(), "items".into(), "modalplan-releases".into()])
                 || argv[0] == "deploy",
             "{argv:?}"
         );

@@ -1,7 +1,8 @@
-//! No secret value ever leaves modalplan: every secret in the emulated workspace and `REGISTRY_PASSWORD`
-//! get distinctive values, then every command runs (all formats, `-vv`, `RUST_LOG=debug`, the GitHub
-//! Actions files), and none of the values may appear in stdout, stderr, deploy logs, saved plans, step
-//! summaries or outputs.
+//! No secret value ever leaves modalplan: every secret in the emulated workspace, `REGISTRY_PASSWORD` and
+//! the values `secrets sync` writes get distinctive values, then every command runs (all formats, `-vv`,
+//! `RUST_LOG=debug`, the GitHub Actions files), and none of the values may appear in stdout, stderr, deploy
+//! logs, saved plans, step summaries, outputs, or the argv of any process modalplan starts (recorded by
+//! wrappers around `modal` and its interpreter: a process listing shows argv to every user).
 
 use std::fs;
 use std::path::Path;
@@ -9,11 +10,16 @@ use std::process::Output;
 
 use serde_json::Value;
 
+use crate::support::argv::ArgvRecorder;
 use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
 
 const GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead00000000000000000000000000000000000000000000000000000000beef";
 const REGISTRY_PASSWORD: &str = "LEAKCHECK-registry-password-5d1e";
+/// What `secrets sync` writes, from the environment and from a dotenv file.
+const SYNC_OPENAI: &str = "LEAKCHECK-sync-openai-3a7c";
+const SYNC_LITELLM: &str = "LEAKCHECK-sync-litellm-e90b";
+const DOTENV_OPENAI: &str = "LEAKCHECK-dotenv-openai-61f2";
 
 /// The workspace seed with every secret value replaced by `LEAKCHECK-<env>-<secret>-<key>`; those values.
 fn seed_with_marked_secrets() -> (Value, Vec<String>) {
@@ -30,7 +36,8 @@ fn seed_with_marked_secrets() -> (Value, Vec<String>) {
             }
         }
     }
-    assert!(values.len() > 5, "{values:?}");
+    values.extend([SYNC_OPENAI, SYNC_LITELLM, DOTENV_OPENAI].map(str::to_owned));
+    assert!(values.len() > 8, "{values:?}");
     (seed, values)
 }
 
@@ -60,6 +67,7 @@ fn files_under(folder: &Path, found: &mut Vec<std::path::PathBuf>) {
 fn no_secret_value_appears_in_anything_modalplan_writes() {
     let (seed, values) = seed_with_marked_secrets();
     let emulator = Emulator::start(ModalCli::New, &seed);
+    let recorder = ArgvRecorder::new(&emulator);
     let dir = tempfile::Builder::new()
         .prefix("modalplan-leak-")
         .tempdir()
@@ -77,12 +85,18 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
     let summary = github.join("step_summary.md");
     let outputs = github.join("output.txt");
     let logs = project.join("logs");
+    fs::write(
+        project.join("secrets.env"),
+        format!("OPENAI_API_KEY={DOTENV_OPENAI}\nLITELLM_API_BASE='{SYNC_LITELLM}'\n"),
+    )
+    .unwrap();
 
     let run = |arguments: &[&str]| -> Output {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"))
             .args(arguments)
             .current_dir(project)
             .envs(emulator.envs())
+            .envs(recorder.envs())
             .env("TZ", "UTC")
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "debug")
@@ -92,6 +106,8 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_STEP_SUMMARY", &summary)
             .env("GITHUB_OUTPUT", &outputs)
+            .env("OPENAI_API_KEY", SYNC_OPENAI)
+            .env("LITELLM_API_BASE", SYNC_LITELLM)
             .stdin(std::process::Stdio::null())
             .output()
             .expect("run modalplan")
@@ -154,6 +170,19 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
             "llm/litellm@1",
             "--ci-name",
         ],
+        // Secrets sync: a dry run, from the environment, from a file, and one that fails (the file has
+        // no REGISTRY_USERNAME, REGISTRY_PASSWORD: REGISTRY_AUTH is not written).
+        vec!["-vv", "secrets", "sync", "--env", "dev", "--dry-run"],
+        vec!["-vv", "secrets", "sync", "--env", "dev"],
+        vec![
+            "-vv",
+            "secrets",
+            "sync",
+            "--env",
+            "main",
+            "--from-dotenv",
+            "secrets.env",
+        ],
         // The apply lock's command (no lock is left: it says so and exits 1).
         vec!["-vv", "force-unlock", "--env", "dev", "lk-000000000000"],
     ];
@@ -197,6 +226,12 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
         )),
         "{outcomes:?}"
     );
+    let syncs: Vec<Option<i32>> = outcomes
+        .iter()
+        .filter(|(command, _)| command.contains("secrets sync"))
+        .map(|(_, code)| *code)
+        .collect();
+    assert_eq!(syncs, [Some(0), Some(0), Some(1)], "{outcomes:?}");
     let apply = &outcomes[8];
     assert_eq!(
         apply.1,
@@ -216,8 +251,9 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
             .any(|(name, content)| name.starts_with("stderr") && content.contains("DEBUG")),
         "no debug output"
     );
-    // The one permitted appearance: the `::add-mask::` command that tells the Actions runner to mask the
-    // registry password in the job log (it must carry the value), once per run, before anything else.
+    // The one permitted appearance: the `::add-mask::` commands that tell the Actions runner to mask a
+    // value in the job log (they must carry it), before anything else: the registry password's in every
+    // run, then those of the values `secrets sync` read.
     let mask = format!("::add-mask::{REGISTRY_PASSWORD}\n");
     for (name, content) in checked
         .iter_mut()
@@ -227,7 +263,36 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
             content.starts_with(&mask),
             "{name} does not start with the mask: {content}"
         );
-        *content = content.replacen(&mask, "", 1);
+        let masks = content
+            .lines()
+            .take_while(|line| line.starts_with("::add-mask::"))
+            .count();
+        let rest: Vec<&str> = content.lines().skip(masks).collect();
+        assert!(
+            !rest.iter().any(|line| line.contains("::add-mask::")),
+            "{name} masks a value after other output: {content}"
+        );
+        *content = rest.join("\n");
+    }
+    // Every argv modalplan started, `secrets sync`'s writer among them.
+    let argvs = recorder.argvs();
+    assert!(
+        argvs.iter().any(|argv| argv
+            .iter()
+            .any(|argument| argument.contains("modalplan's secrets writer"))),
+        "the secrets writer never ran"
+    );
+    assert!(
+        argvs
+            .iter()
+            .any(|argv| argv.get(1).is_some_and(|argument| argument == "deploy")),
+        "no deploy was recorded"
+    );
+    for (index, argv) in argvs.iter().enumerate() {
+        checked.push((
+            format!("argv {index} ({})", argv[..argv.len().min(2)].join(" ")),
+            argv.join(" "),
+        ));
     }
     let leaks: Vec<String> = checked
         .iter()
@@ -247,6 +312,20 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
     assert!(
         emulator.state()["secrets"]
             .to_string()
-            .contains("LEAKCHECK-dev-OPENAI_API_KEY-OPENAI_API_KEY")
+            .contains("LEAKCHECK-main-REGISTRY_AUTH-REGISTRY_PASSWORD")
+    );
+    // The syncs wrote what they read.
+    let state = emulator.state();
+    assert_eq!(
+        state["secrets"]["dev"]["OPENAI_API_KEY"]["values"]["OPENAI_API_KEY"],
+        SYNC_OPENAI
+    );
+    assert_eq!(
+        state["secrets"]["main"]["OPENAI_API_KEY"]["values"]["OPENAI_API_KEY"],
+        DOTENV_OPENAI
+    );
+    assert_eq!(
+        state["secrets"]["dev"]["REGISTRY_AUTH"]["values"]["REGISTRY_PASSWORD"],
+        REGISTRY_PASSWORD
     );
 }

@@ -296,7 +296,7 @@ fn sigterm_during_a_smoke_check_kills_it_after_the_grace_period_and_rolls_back()
         "{}",
         describe(&output)
     );
-    assert_rolled_back_to_v3(&project, "mp1-777777777777-", &good_tag);
+    assert_rolled_back_to_v3(&project, "mp2-777777777777-", &good_tag);
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn signals_during_a_rollback_let_it_finish() {
     let stdout = text(&output.stdout);
     assert!(stdout.contains("Apply interrupted: "), "{stdout}");
     assert!(!stdout.contains("ERR_ROLLBACK_FAILED"), "{stdout}");
-    assert_rolled_back_to_v3(&project, "mp1-444444444444-", &good_tag);
+    assert_rolled_back_to_v3(&project, "mp2-444444444444-", &good_tag);
 }
 
 #[test]

@@ -155,15 +155,17 @@ pub fn app_state(printed: &str) -> AppState {
 
 /// The live deployment: the newest entry (a rollback is a new entry, so the newest is what runs).
 pub fn live(history: &[HistoryRow]) -> Option<DeploymentRecord> {
-    history
-        .iter()
-        .max_by_key(|row| row.version)
-        .map(|row| DeploymentRecord {
-            version: row.version,
-            tag: row.tag.clone(),
-            deployed_at: row.deployed_at.clone(),
-            deployed_by: row.deployed_by.clone(),
-        })
+    history.iter().max_by_key(|row| row.version).map(record)
+}
+
+/// One history row as a deployment.
+pub fn record(row: &HistoryRow) -> DeploymentRecord {
+    DeploymentRecord {
+        version: row.version,
+        tag: row.tag.clone(),
+        deployed_at: row.deployed_at.clone(),
+        deployed_by: row.deployed_by.clone(),
+    }
 }
 
 /// Rank of a listed app when several share a name: a deployed one wins, then a running one, then the

@@ -2,7 +2,8 @@
 //! the Modal SDK) where that saves a process per app.
 //!
 //! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop; `lock.rs`
-//! the apply lock; `lock_read.rs` reading it for `plan` and `status`; `locate.rs` which `modal` to run.
+//! the apply lock; `lock_read.rs` reading it for `plan` and `status`; `secrets_write.rs` writing secrets
+//! for `secrets sync`; `locate.rs` which `modal` to run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub mod lock;
 pub mod lock_read;
 pub mod people;
 pub mod read;
+pub mod releases;
+pub mod secrets_write;
 
 /// How to reach Modal through its CLI.
 #[derive(Debug, Clone)]
@@ -174,6 +177,30 @@ impl ModalBackend for ModalCli {
 
     async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError> {
         actions::stop(self, environment, app_name).await
+    }
+
+    async fn history(
+        &self,
+        environment: &str,
+        app_name: &str,
+    ) -> Result<Vec<DeploymentRecord>, BackendError> {
+        read::full_history(self, environment, app_name).await
+    }
+
+    async fn record_release(
+        &self,
+        environment: &str,
+        record: &crate::backend::releases::ReleaseRecord,
+    ) -> Result<(), BackendError> {
+        releases::write(self, environment, record).await
+    }
+
+    async fn write_secrets(
+        &self,
+        environment: &str,
+        writes: &[crate::backend::SecretWrite],
+    ) -> Result<Vec<Result<(), BackendError>>, BackendError> {
+        secrets_write::write_secrets(self, environment, writes).await
     }
 }
 

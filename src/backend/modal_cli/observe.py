@@ -11,7 +11,12 @@
 #                                           "histories": {"<app>": [{"version", "tag", "deployed_at",
 #                                                                    "deployed_by"}]},
 #                                           "lock": {"held": LOCK or null} or {"error": "..."}}}}
-# ("lock" only with "locks": true; LOCK is the apply lock's record with "heartbeat_at" added, see lock.py)
+# ("lock" only with "locks": true; LOCK is the apply lock's record with "heartbeat_at" added, see lock.py;
+#  "releases": {"entries": {"<app>": "<JSON text of its records>"}} or {"error": "..."}, only with
+#  "releases": true: the modalplan-releases Dict of src/backend/releases.rs)
+# A request {"mode": "record", "environment", "app", "record": {...}, "keep": N} instead appends one release
+# record to the app's entry of that Dict (created when missing), keeping the newest N, and prints
+# {"ok": true} or the failure below.
 # or {"ok": false, "kind": "not_logged_in" | "unknown_environment" | "app_not_found" | "modal" |
 #     "internal", "message": "...", "environment": "...", "app": "..."}.
 # "internal" means this helper no longer fits the installed SDK: modalplan then reads through the CLI.
@@ -253,6 +258,50 @@ async def read_lock(limit, environment):
         return {"error": f"{type(error).__name__}: {message}"}
 
 
+RELEASES_DICT = "modalplan-releases"
+
+
+async def read_releases(limit, environment):
+    """Every app's release records in `environment`, as the JSON texts modalplan wrote; never raising.
+
+    Looked up, never created; read in one stream, as `modal dict items` reads it."""
+    try:
+        from modal.dict import _Dict
+
+        store = _Dict.from_name(RELEASES_DICT, environment_name=environment, create_if_missing=False)
+        entries = {}
+        async with limit:
+            async for key, value in store.items():
+                if isinstance(key, str) and isinstance(value, str):
+                    entries[key] = value
+        return {"entries": entries}
+    except Exception as error:  # noqa: BLE001
+        if isinstance(error, modal_exception.NotFoundError) or getattr(error, "status", None) == Status.NOT_FOUND:
+            return {"entries": {}}
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        return {"error": f"{type(error).__name__}: {message}"}
+
+
+async def record_release(request):
+    from modal.dict import _Dict
+
+    environment = request["environment"]
+    try:
+        store = _Dict.from_name(RELEASES_DICT, environment_name=environment, create_if_missing=True)
+        current = await store.get(request["app"])
+        records = json.loads(current) if isinstance(current, str) else []
+        if not isinstance(records, list):
+            records = []
+        records.append(request["record"])
+        keep = max(1, int(request.get("keep") or 10))
+        await store.put(request["app"], json.dumps(records[-keep:]))
+    except Exception as error:  # noqa: BLE001
+        failure = classify(error, environment)
+        if failure is None:
+            raise
+        raise failure from error
+
+
 async def observe(request):
     try:
         client = await _Client.from_env()
@@ -266,7 +315,8 @@ async def observe(request):
     environments = request["environments"]
     orphans = request.get("orphans")
     locked = list(environments) if request.get("locks") else []
-    results, locks = await gather(
+    recorded = list(environments) if request.get("releases") else []
+    results, locks, releases = await gather(
         gather(
             *(
                 observe_environment(stub, limit, environment, set(names), orphans)
@@ -274,15 +324,28 @@ async def observe(request):
             )
         ),
         gather(*(read_lock(limit, environment) for environment in locked)),
+        gather(*(read_releases(limit, environment) for environment in recorded)),
     )
     observed = dict(zip(environments, results))
     for environment, lock in zip(locked, locks):
         observed[environment]["lock"] = lock
+    for environment, found in zip(recorded, releases):
+        observed[environment]["releases"] = found
     return observed
 
 
 def main():
     request = json.loads(sys.stdin.read())
+    if request.get("mode") == "record":
+        try:
+            synchronizer.create_blocking(record_release)(request)
+        except ModalFailure as failure:
+            fail(failure.kind, failure.message, failure.environment, failure.app)
+        except Exception as error:  # noqa: BLE001
+            last = traceback.format_exception_only(type(error), error)[-1].strip()
+            fail("internal", f"the release record could not be written with this Modal SDK: {last}")
+        print(json.dumps({"ok": True}))
+        return
     try:
         environments = synchronizer.create_blocking(observe)(request)
     except ModalFailure as failure:

@@ -14,9 +14,10 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::cli_json::{self, AppRow, HistoryRow};
-use super::{ModalCli, lock_read};
+use super::{ModalCli, lock_read, releases};
 use crate::backend::lock::LockState;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
+use crate::backend::releases::ReleasesState;
 use crate::backend::{BackendError, DeploymentRecord, ObserveRequest, Observed};
 
 /// The helper, embedded in the binary.
@@ -85,6 +86,8 @@ struct HelperEnvironment {
     histories: BTreeMap<String, Vec<HistoryRow>>,
     #[serde(default)]
     lock: Option<lock_read::HelperLock>,
+    #[serde(default)]
+    releases: Option<releases::HelperReleases>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +114,7 @@ async fn observe_with_helper(
     let input = serde_json::json!({
         "environments": request.environments,
         "locks": request.locks,
+        "releases": request.releases,
         "orphans": request.orphans,
     });
     let spec = ProcessSpec {
@@ -154,6 +158,7 @@ async fn observe_with_helper(
         };
         let mut seen = cli_json::assemble(&rows.apps, &rows.secrets, &rows.histories);
         seen.lock = lock_read::from_helper(request.locks, rows.lock);
+        seen.releases = releases::from_helper(request.releases, rows.releases);
         observed.environments.insert(environment.clone(), seen);
     }
     Ok(observed)
@@ -291,7 +296,7 @@ async fn observe_with_cli(
         .environments
         .iter()
         .map(|(environment, wanted)| async move {
-            let (apps, secrets, lock) = tokio::join!(
+            let (apps, secrets, lock, recorded) = tokio::join!(
                 app_list(cli, environment),
                 secret_list(cli, environment),
                 async {
@@ -299,6 +304,13 @@ async fn observe_with_cli(
                         lock_read::read_with_cli(cli, environment).await
                     } else {
                         LockState::NotRead
+                    }
+                },
+                async {
+                    if request.releases {
+                        releases::read_with_cli(cli, environment).await
+                    } else {
+                        ReleasesState::NotRead
                     }
                 }
             );
@@ -320,6 +332,7 @@ async fn observe_with_cli(
             }
             let mut seen = cli_json::assemble(&apps, &secrets, &by_name);
             seen.lock = lock;
+            seen.releases = recorded;
             Ok::<_, BackendError>((environment.clone(), seen))
         });
     let mut observed = Observed::default();
@@ -328,6 +341,24 @@ async fn observe_with_cli(
         observed.environments.insert(environment, seen);
     }
     Ok(observed)
+}
+
+/// Every deployment of one app, oldest first, through `modal app history NAME --json --env E`; empty
+/// when the app does not exist.
+pub async fn full_history(
+    cli: &ModalCli,
+    environment: &str,
+    app_name: &str,
+) -> Result<Vec<DeploymentRecord>, BackendError> {
+    match history(cli, environment, app_name).await {
+        Ok(rows) => {
+            let mut records: Vec<DeploymentRecord> = rows.iter().map(cli_json::record).collect();
+            records.sort_by_key(|record| record.version);
+            Ok(records)
+        }
+        Err(BackendError::AppNotFound { .. }) => Ok(Vec::new()),
+        Err(error) => Err(error),
+    }
 }
 
 /// The live deployment of one app, `None` when it does not exist or is stopped.
@@ -341,6 +372,7 @@ pub async fn live_deployment(
     app_name: &str,
 ) -> Result<Option<DeploymentRecord>, BackendError> {
     let request = ObserveRequest {
+        releases: false,
         environments: BTreeMap::from([(
             environment.to_owned(),
             std::collections::BTreeSet::from([app_name.to_owned()]),

@@ -72,6 +72,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// An OCI index of already pushed images `(digest, size, os, architecture)`.
+fn index_of(images: &[(&str, usize, &str, &str)]) -> Value {
+    let manifests: Vec<Value> = images
+        .iter()
+        .map(|(digest, size, os, architecture)| {
+            json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": size,
+                "platform": {"os": os, "architecture": architecture}
+            })
+        })
+        .collect();
+    json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
+}
+
 /// A running `docker-registry`; killed when dropped.
 pub struct TestRegistry {
     child: Child,
@@ -252,10 +268,33 @@ impl TestRegistry {
 
     /// PUTs a manifest by its digest; returns the digest.
     pub fn push_manifest(&self, repository: &str, media_type: &str, manifest: &Value) -> String {
+        self.put_manifest(repository, None, media_type, manifest)
+    }
+
+    /// PUTs a manifest under `tag` (the tag then names it, moving if it named another); returns its
+    /// digest.
+    pub fn tag_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        media_type: &str,
+        manifest: &Value,
+    ) -> String {
+        self.put_manifest(repository, Some(tag), media_type, manifest)
+    }
+
+    fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        media_type: &str,
+        manifest: &Value,
+    ) -> String {
         let bytes = serde_json::to_vec(manifest).expect("manifest serializes");
         let digest = digest_of(&bytes);
+        let reference = tag.map_or_else(|| digest.clone(), str::to_owned);
         self.runtime.block_on(async {
-            let url = format!("{}/v2/{repository}/manifests/{digest}", self.url());
+            let url = format!("{}/v2/{repository}/manifests/{reference}", self.url());
             let response = self
                 .send(repository, |http| {
                     http.put(&url)
@@ -301,21 +340,19 @@ impl TestRegistry {
         )
     }
 
+    /// Pushes an OCI index of already pushed images under `tag`; returns its digest.
+    pub fn tag_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        images: &[(&str, usize, &str, &str)],
+    ) -> String {
+        self.tag_manifest(repository, tag, OCI_INDEX, &index_of(images))
+    }
+
     /// Pushes an OCI index of already pushed images `(digest, size, os, architecture)`; returns its digest.
     pub fn push_index(&self, repository: &str, images: &[(&str, usize, &str, &str)]) -> String {
-        let manifests: Vec<Value> = images
-            .iter()
-            .map(|(digest, size, os, architecture)| {
-                json!({
-                    "mediaType": OCI_MANIFEST,
-                    "digest": digest,
-                    "size": size,
-                    "platform": {"os": os, "architecture": architecture}
-                })
-            })
-            .collect();
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-        self.push_manifest(repository, OCI_INDEX, &index)
+        self.push_manifest(repository, OCI_INDEX, &index_of(images))
     }
 
     /// Sends a request as `USER`, answering the registry's challenge (Basic, or a push token from the
