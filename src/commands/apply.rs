@@ -38,7 +38,13 @@ async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest,
         None => super::plan::make_plan(&args.selection, color, super::plan::LockRead::Skip).await?,
         Some(path) => {
             let manifest = manifest::load(&args.selection.manifest.manifest)
-                .map_err(Report::new)?
+                .map_err(|errors| {
+                    printer::stderr(&crate::github::annotate::manifest_diagnostics(
+                        |name| std::env::var(name).ok(),
+                        &errors.diagnostics,
+                    ));
+                    Report::new(errors)
+                })?
                 .manifest;
             let mut plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
             // Its notes of locks held when it was made are old news: this apply takes the locks.

@@ -11,6 +11,7 @@ use crate::backend::modal_cli::{CliConfig, ModalCli};
 use crate::backend::{BackendError, ModalBackend, Observed};
 use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
+use crate::github::annotate;
 use crate::manifest::{self, ValidManifest};
 use crate::plan::{self, Plan, PlanOptions, SelectionError};
 use crate::registry::{Credentials, Registry};
@@ -77,7 +78,18 @@ pub async fn make_plan(
     color: ColorChoice,
     locks: LockRead,
 ) -> Result<(ValidManifest, Plan), Report> {
-    let loaded = manifest::load(&selection.manifest.manifest).map_err(Report::new)?;
+    let environment = |name: &str| std::env::var(name).ok();
+    let loaded = manifest::load(&selection.manifest.manifest).map_err(|errors| {
+        printer::stderr(&annotate::manifest_diagnostics(
+            environment,
+            &errors.diagnostics,
+        ));
+        Report::new(errors)
+    })?;
+    printer::stderr(&annotate::manifest_diagnostics(
+        environment,
+        &loaded.warnings,
+    ));
     if !loaded.warnings.is_empty() {
         let style = if match color {
             ColorChoice::Always => true,
@@ -128,6 +140,12 @@ pub async fn make_plan(
             .await;
     }
     let plan = plan::plan(&manifest, &observed, &options);
+    printer::stderr(&annotate::plan_findings(
+        environment,
+        &manifest.path.display().to_string(),
+        std::fs::read_to_string(&manifest.path).ok().as_deref(),
+        &plan,
+    ));
     Ok((manifest, plan))
 }
 

@@ -51,6 +51,13 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Report
         ),
     };
 
+    // Under GitHub Actions, annotations on the diff whatever the format (`github` already is them).
+    if args.format != DiagnosticFormat::Github {
+        printer::stderr(&crate::github::annotate::manifest_diagnostics(
+            |name| std::env::var(name).ok(),
+            &diagnostics,
+        ));
+    }
     match args.format {
         DiagnosticFormat::Human => {
             if !diagnostics.is_empty() {

@@ -20,9 +20,12 @@ pub const WORKFLOWS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The GitHub Action at the repository's root, which the workflows use.
+pub const ACTION: &str = include_str!("../../action.yml");
+
 #[cfg(test)]
 mod tests {
-    use super::WORKFLOWS;
+    use super::{ACTION, WORKFLOWS};
 
     fn workflow(name: &str) -> &'static str {
         WORKFLOWS
@@ -32,15 +35,66 @@ mod tests {
             .unwrap()
     }
 
+    /// The default of an input of the action, as written in action.yml.
+    fn action_default(input: &str) -> &'static str {
+        let start = ACTION
+            .find(&format!("\n  {input}:\n"))
+            .unwrap_or_else(|| panic!("no input {input}"));
+        let rest = &ACTION[start..];
+        let line = rest
+            .lines()
+            .find(|line| line.starts_with("    default: "))
+            .unwrap();
+        line.trim_start_matches("    default: ").trim_matches('"')
+    }
+
+    #[test]
+    fn the_action_installs_this_version_and_the_pinned_modal() {
+        assert_eq!(
+            action_default("modalplan-version"),
+            env!("CARGO_PKG_VERSION")
+        );
+        let requirements = include_str!("../../tests/emulator/requirements-1.6.4.txt");
+        assert!(requirements.contains("\nmodal==1.6.4\n"));
+        assert_eq!(action_default("modal-version"), "1.6.4");
+        assert!(ACTION.contains("\nruns:\n  using: composite\n"));
+    }
+
+    #[test]
+    fn every_workflow_runs_this_release_of_the_action_with_the_pinned_modal() {
+        let uses = format!("uses: modalplan/modalplan@v{}\n", env!("CARGO_PKG_VERSION"));
+        for (path, text) in WORKFLOWS {
+            assert!(
+                text.contains(&uses),
+                "{path} does not use the action v{}",
+                env!("CARGO_PKG_VERSION")
+            );
+            assert_eq!(
+                text.matches("uses: modalplan/modalplan@").count(),
+                text.matches(&uses).count(),
+                "{path}"
+            );
+            assert_eq!(
+                text.matches("uses: modalplan/modalplan@").count(),
+                text.matches("          modal-version: \"1.6.4\"\n").count(),
+                "{path} runs the action without modal 1.6.4"
+            );
+            assert!(!text.contains("cargo install"), "{path}");
+        }
+    }
+
     #[test]
     fn the_plan_workflow_validates_then_comments_the_plan() {
         let plan = workflow("modalplan-plan.yml");
         assert!(plan.contains("\n  pull_request:\n"));
         assert!(plan.contains("pull-requests: write"));
-        assert!(plan.contains("run: modalplan validate --format github\n"));
         assert!(plan.contains(
-            "modalplan plan --format markdown --github-comment --detailed-exitcode || status=$?\n"
+            "      - name: Validate\n        uses: modalplan/modalplan@v0.1.0\n        with:\n          command: validate\n"
         ));
+        assert!(plan.contains(
+            "      - name: Plan\n        id: plan\n        uses: modalplan/modalplan@v0.1.0\n        with:\n          command: plan\n"
+        ));
+        assert_eq!(action_default("comment"), "true");
     }
 
     #[test]
@@ -50,10 +104,11 @@ mod tests {
         assert!(apply.contains(
             "    concurrency:\n      group: modalplan-apply-main\n      cancel-in-progress: false\n"
         ));
-        assert!(apply.contains("run: modalplan apply --env main --yes\n"));
+        assert!(apply.contains("  main:\n    needs: staging\n"));
         for environment in ["dev", "staging", "main"] {
             let sync = format!("run: modalplan secrets sync --env {environment}\n");
-            let apply_step = format!("run: modalplan apply --env {environment} --yes\n");
+            let apply_step =
+                format!("          command: apply\n          environment: {environment}\n");
             let (Some(sync), Some(apply_step)) = (apply.find(&sync), apply.find(&apply_step))
             else {
                 panic!("{environment}: no sync or apply step");
@@ -80,7 +135,9 @@ mod tests {
     fn the_drift_workflow_opens_an_issue_on_exit_code_2() {
         let drift = workflow("modalplan-drift.yml");
         assert!(drift.contains("  schedule:\n"));
-        assert!(drift.contains("--detailed-exitcode > plan.md || status=$?"));
+        assert!(drift.contains(
+            "          command: plan\n          environment: main\n          modal-version: \"1.6.4\"\n          comment: \"false\"\n          output-file: plan.md\n"
+        ));
         assert!(drift.contains("if: steps.plan.outputs.exitcode == '2'"));
         assert!(drift.contains("DRIFT_TITLE: Drift detected\n"));
         assert!(drift.contains("gh issue create --title \"${DRIFT_TITLE}\""));

@@ -86,7 +86,9 @@ pub struct RawModal {
     )]
     pub environments: Spanned<Vec<Spanned<String>>>,
 
-    /// How to run the `modal` CLI: the program and any leading arguments. Default: `["modal"]`.
+    /// How to run the `modal` CLI: the program and any leading arguments. Default: the `modal` installed
+    /// beside modalplan in its virtual environment, else `modal` on `PATH`. `MODALPLAN_MODAL_BIN` wins
+    /// over this.
     #[serde(default)]
     #[schemars(
         with = "Option<Vec<String>>",

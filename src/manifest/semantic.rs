@@ -263,7 +263,8 @@ impl Checker {
                 }
                 cli.get_ref().clone()
             }
-            None => vec!["modal".to_owned()],
+            // Without one, the backend looks for `modal` beside modalplan, then on PATH.
+            None => Vec::new(),
         };
         let code = self.code_patterns(modal.code.as_ref());
         ModalSettings {

@@ -54,7 +54,8 @@ pub struct ModalSettings {
     pub workdir: PathBuf,
     /// Modal environments this manifest manages, in manifest order.
     pub environments: Vec<String>,
-    /// How to run the `modal` CLI: the program and any leading arguments (`["modal"]` by default).
+    /// How to run the `modal` CLI: the program and any leading arguments; empty when the manifest has no
+    /// `[modal].cli`, and then `backend::modal_cli::locate` finds the program.
     pub cli: Vec<String>,
     /// The Python interpreter that has the Modal SDK, when it is not the one the CLI runs on.
     pub python: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! The one integration test binary; topics are modules.
 
+mod action;
 mod apply;
 mod emulator_support;
 mod github;

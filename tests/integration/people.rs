@@ -97,6 +97,7 @@ impl Workspace {
             .env("NO_COLOR", "1")
             .env("TZ", "UTC")
             .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS")
             .env_remove("GITHUB_ACTOR")
             .env_remove("GITHUB_HEAD_REF")
             .env_remove("MODALPLAN_MANIFEST")
@@ -771,6 +772,7 @@ fn modalplan_in(dir: &Path) -> Command {
     command
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("MODALPLAN_MANIFEST");
     command
 }

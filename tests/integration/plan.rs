@@ -894,3 +894,42 @@ fn status_shows_the_lock_of_its_environment() {
         assert_eq!(status("cli"), free, "{cli:?}");
     }
 }
+
+#[test]
+fn under_actions_a_blocked_plan_annotates_the_processor_of_each_blocker() {
+    let emulator = Emulator::start(ModalCli::New, &seed());
+    let summary = tempfile::tempdir().unwrap();
+    let output = plan_command(&emulator)
+        .args([
+            "--no-registry-check",
+            "--env",
+            "staging",
+            "--format",
+            "json",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path().join("summary.md"))
+        .env("GITHUB_OUTPUT", summary.path().join("output"))
+        .env_remove("REGISTRY_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let plan: Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is the JSON plan alone");
+    let kinds: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|action| action["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["blocked", "create"], "{plan}");
+    let annotations: Vec<String> = text(&output.stderr)
+        .lines()
+        .filter(|line| line.starts_with("::"))
+        .map(str::to_owned)
+        .collect();
+    insta::assert_snapshot!(annotations.join("\n"), @r"
+    ::error file=processors.toml,line=24,col=1,title=ERR_MISSING_SECRET::secret `OPENAI_API_KEY` (required by llm/litellm@1) is missing in environment `staging`: it cannot be deployed%0Afix: modal secret create OPENAI_API_KEY --env staging OPENAI_API_KEY=...
+    ::warning file=processors.toml,title=WARN_OPTIONAL_SECRET_MISSING::secret `LITELLM_API_BASE` (optional by llm/litellm@1) is missing in environment `staging`: it deploys without it%0Afix: modal secret create LITELLM_API_BASE --env staging LITELLM_API_BASE=...
+    ");
+}

@@ -38,12 +38,20 @@ impl Run {
 }
 
 fn modalplan(args: &[&str], dir: &Path) -> Run {
+    modalplan_with(args, dir, &[])
+}
+
+/// Outside GitHub Actions unless `env` sets `GITHUB_ACTIONS`, so that a CI runner does not change the
+/// snapshots.
+fn modalplan_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
     let output = Command::cargo_bin("modalplan")
         .unwrap()
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("MODALPLAN_MANIFEST")
+        .env_remove("GITHUB_ACTIONS")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     Run {
@@ -140,6 +148,70 @@ fn github_format_reports_warnings_as_warnings() {
     );
     assert_eq!(run.code, 0);
     insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn under_actions_errors_are_annotations_too_without_format_github() {
+    let run = modalplan_with(
+        &[
+            "validate",
+            "--manifest",
+            "tests/fixtures/manifests/invalid/image-tag.toml",
+        ],
+        repository(),
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    let annotations: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("::"))
+        .collect();
+    assert_eq!(
+        annotations,
+        [
+            "::error file=tests/fixtures/manifests/invalid/image-tag.toml,line=19,col=13,endLine=19,\
+             endColumn=53,title=ERR_IMAGE_UNPINNED::`ghcr.io/acme/theory/llm-litellm:latest` is pinned \
+             by the tag `latest`, which can move%0Ahelp: pin the image by its digest, \
+             `registry/repository@sha256:<64 hex>`; `docker buildx imagetools inspect IMAGE:TAG` prints it"
+        ]
+    );
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn under_actions_json_stays_alone_on_stdout_and_warnings_are_annotated() {
+    let run = modalplan_with(
+        &[
+            "validate",
+            "--manifest",
+            "tests/fixtures/manifests/warning/unused-secret.toml",
+            "--format",
+            "json",
+        ],
+        repository(),
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    assert_eq!(run.code, 0);
+    let parsed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(parsed.as_array().map(Vec::len), Some(1));
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn outside_actions_no_annotation_is_written() {
+    let run = modalplan_with(
+        &[
+            "validate",
+            "--manifest",
+            "tests/fixtures/manifests/invalid/image-tag.toml",
+        ],
+        repository(),
+        &[("GITHUB_ACTIONS", "false")],
+    );
+    assert_eq!(run.code, 1);
+    assert!(!run.stderr.contains("::error"), "{}", run.stderr);
 }
 
 #[test]

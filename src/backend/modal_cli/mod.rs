@@ -3,7 +3,7 @@
 //!
 //! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop; `lock.rs`
 //! the apply lock; `lock_read.rs` reading it for `plan` and `status`; `secrets_write.rs` writing secrets
-//! for `secrets sync`.
+//! for `secrets sync`; `locate.rs` which `modal` to run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use super::{
 
 pub mod actions;
 pub mod cli_json;
+pub mod locate;
 pub mod lock;
 pub mod lock_read;
 pub mod people;
@@ -42,13 +43,11 @@ pub struct CliConfig {
 }
 
 impl CliConfig {
-    /// `MODALPLAN_MODAL_BIN` wins over the manifest's `[modal].cli`, so CI and tests can point at a venv.
+    /// The `modal` program in the order [`locate`] documents: `MODALPLAN_MODAL_BIN`, the manifest's
+    /// `[modal].cli`, the `modal` beside modalplan in its virtual environment, then `PATH`.
     pub fn from_manifest(cli: &[String], python: Option<&Path>, read_timeout: Duration) -> Self {
-        let argv = match std::env::var("MODALPLAN_MODAL_BIN") {
-            Ok(bin) if !bin.trim().is_empty() => vec![bin],
-            _ if cli.is_empty() => vec!["modal".to_owned()],
-            _ => cli.to_vec(),
-        };
+        let (argv, source) = locate::locate_for_this_process(cli);
+        tracing::debug!(?argv, ?source, "the modal CLI");
         let python = std::env::var_os("MODALPLAN_PYTHON")
             .map(PathBuf::from)
             .or_else(|| python.map(Path::to_path_buf));
@@ -83,7 +82,7 @@ impl CliConfig {
         let script = find_on_path(program).ok_or_else(|| BackendError::CliMissing {
             program: program.to_owned(),
             reason:
-                "not found on PATH; install it (`pip install modal`) or set MODALPLAN_MODAL_BIN"
+                "not found beside modalplan nor on PATH; install it (`pip install modal`, in modalplan's environment) or set MODALPLAN_MODAL_BIN"
                     .into(),
         })?;
         let head = std::fs::read(&script).map_err(|error| BackendError::CliMissing {
