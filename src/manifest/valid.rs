@@ -62,6 +62,8 @@ pub struct ModalSettings {
     pub read_timeout: Duration,
     /// Limit for each deploy.
     pub deploy_timeout: Duration,
+    /// Retries of a deploy that failed transiently before publishing.
+    pub deploy_retries: u32,
 }
 
 /// How a deployed app is smoke-checked.
