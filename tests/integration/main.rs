@@ -6,6 +6,7 @@ mod github;
 mod manifest_docs;
 mod name;
 mod naming;
+mod network;
 mod people;
 mod plan;
 mod registry;
