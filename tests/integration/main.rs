@@ -4,6 +4,7 @@ mod apply;
 mod emulator_support;
 mod github;
 mod manifest_docs;
+mod matrix;
 mod name;
 mod naming;
 mod network;
