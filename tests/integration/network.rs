@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::apply::{LITELLM_GOOD, Project, describe, processor, row, text};
+use crate::apply::{LITELLM_GOOD, LITELLM_SMOKE_ERROR, Project, describe, processor, row, text};
 use crate::support::emulator::ModalCli;
 
 const LITELLM_GOOD_2: &str = "ghcr.io/acme/theory/llm-litellm@sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -250,6 +250,115 @@ fn a_smoke_call_that_stays_rate_limited_is_rolled_back_with_each_cli() {
             describe(&output)
         );
         assert_eq!(project.rpc_count("AppRollback"), 1, "{cli:?}");
+        assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
+    }
+}
+
+#[test]
+fn a_deploy_refused_before_publishing_is_deployed_again_once_with_each_cli() {
+    for cli in ModalCli::ALL {
+        let project = Project::new(cli, &litellm(LITELLM_GOOD));
+        // Every attempt of the client's (one and three retries) finds the connection reset.
+        project
+            .emulator
+            .add_fault(&json!({"rpc": "AppPublish", "drop": "request", "times": 4}));
+        let output = project.run(&["-v", "apply", "--yes", "--no-registry-check"]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            row(&output, "llm-litellm-v1"),
+            "llm-litellm-v1 | main | deployed v3 | v3",
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            retries(&output.stderr),
+            [
+                "deploy of `llm-litellm-v1` to `main` failed transiently before publishing (the connection was reset); retry 1 of 1"
+            ],
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(project.rpc_count("AppPublish"), 5, "{cli:?}");
+        assert_eq!(project.history("llm-litellm-v1").len(), 3, "{cli:?}");
+    }
+}
+
+#[test]
+fn with_no_deploy_retries_a_deploy_refused_before_publishing_fails() {
+    let project = Project::new(ModalCli::New, &litellm(LITELLM_GOOD));
+    let manifest = std::fs::read_to_string(project.path().join("processors.toml")).unwrap();
+    std::fs::write(
+        project.path().join("processors.toml"),
+        manifest.replace(
+            "workdir = \"code\"\n",
+            "workdir = \"code\"\ndeploy_retries = 0\n",
+        ),
+    )
+    .unwrap();
+    project
+        .emulator
+        .add_fault(&json!({"rpc": "AppPublish", "drop": "request", "times": 4}));
+    let output = project.run(&["-v", "apply", "--yes", "--no-registry-check"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        row(&output, "llm-litellm-v1"),
+        "llm-litellm-v1 | main | unchanged at v2 (ERR_DEPLOY_FAILED) | v2",
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(
+        retries(&output.stderr),
+        Vec::<String>::new(),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(project.rpc_count("AppPublish"), 4);
+    assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 2));
+}
+
+#[test]
+fn a_rollback_refused_while_the_app_is_locked_is_retried_with_each_cli() {
+    for cli in ModalCli::ALL {
+        let project = Project::new(cli, &litellm(LITELLM_GOOD));
+        let output = project.apply(&[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        project.write_manifest(&litellm(LITELLM_SMOKE_ERROR));
+        project.emulator.add_fault(&json!({
+            "rpc": "AppRollback", "status": "FAILED_PRECONDITION", "times": 1,
+            "message": "the selected app is locked - probably due to a concurrent modification"
+        }));
+        let output = project.run(&["-v", "apply", "--yes", "--no-registry-check"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            row(&output, "llm-litellm-v1"),
+            "llm-litellm-v1 | main | rolled back to v3 (live as v5) (ERR_SMOKE_FAILED) | v5",
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(
+            retries(&output.stderr),
+            [
+                "rolling `llm-litellm-v1` in `main` back to v3 failed transiently (the app is locked by a concurrent modification); retry 1 of 5"
+            ],
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert_eq!(project.rpc_count("AppRollback"), 2, "{cli:?}");
         assert_eq!(project.live("llm-litellm-v1"), ("deployed".into(), 5));
     }
 }
