@@ -15,7 +15,9 @@ pub mod modal_cli;
 mod orphan_names;
 pub mod process;
 pub mod releases;
+pub mod retry;
 pub mod secret_write;
+pub mod transient;
 
 pub use orphan_names::OrphanNames;
 pub use secret_write::{SecretValue, SecretWrite};
@@ -67,6 +69,13 @@ pub enum BackendError {
     },
     #[error("interrupted")]
     Interrupted,
+    /// A failure that may pass if tried again ([`transient::transient_reason`]); the retrying layer
+    /// ([`retry`]) tries again and, once its retries are used, returns `error` itself.
+    #[error("{error}")]
+    Transient {
+        reason: String,
+        error: Box<BackendError>,
+    },
 }
 
 impl BackendError {
@@ -83,11 +92,24 @@ impl BackendError {
             BackendError::DeployFailed { .. } => Code::ErrDeployFailed,
             BackendError::SmokeFailed { .. } => Code::ErrSmokeFailed,
             BackendError::Interrupted => Code::ErrInterrupted,
+            BackendError::Transient { error, .. } => error.code(),
         }
     }
 }
 
 impl BackendError {
+    /// Marks `self` transient when what Modal printed (`output`) says so.
+    #[must_use]
+    pub fn transient_if(self, output: &str) -> BackendError {
+        match transient::transient_reason(output) {
+            Some(reason) => BackendError::Transient {
+                reason: reason.to_owned(),
+                error: Box::new(self),
+            },
+            None => self,
+        }
+    }
+
     /// What to do about it, for the diagnostic's help line.
     pub fn help(&self) -> String {
         match self {
@@ -112,6 +134,7 @@ impl BackendError {
             },
             BackendError::SmokeFailed { .. } => "call the smoke function by hand (`modalplan smoke`) and read the app's logs".into(),
             BackendError::Interrupted => "run it again".into(),
+            BackendError::Transient { error, .. } => error.help(),
         }
     }
 }

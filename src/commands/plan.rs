@@ -8,6 +8,7 @@ use miette::{Report, miette};
 
 use crate::backend::lock::LockState;
 use crate::backend::modal_cli::{CliConfig, ModalCli};
+use crate::backend::retry::{Backoff, RetryPolicy};
 use crate::backend::{BackendError, ModalBackend, Observed};
 use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
@@ -188,7 +189,10 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
         manifest.modal.python.as_deref(),
         manifest.modal.read_timeout,
     );
-    ModalCli::new(config, READ_CONCURRENCY)
+    ModalCli::new(config, READ_CONCURRENCY).with_retry(RetryPolicy {
+        deploy: Backoff::deploy(manifest.modal.deploy_retries),
+        ..RetryPolicy::default()
+    })
 }
 
 fn save(path: &Path, plan: &Plan) -> Result<(), Report> {

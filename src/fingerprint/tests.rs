@@ -35,6 +35,7 @@ fn modal(module: &str) -> ModalSettings {
         python: None,
         read_timeout: std::time::Duration::from_secs(60),
         deploy_timeout: std::time::Duration::from_secs(600),
+        deploy_retries: 1,
         code: Vec::new(),
     }
 }

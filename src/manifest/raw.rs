@@ -129,6 +129,13 @@ pub struct RawModal {
         example = "examples::deploy_timeout"
     )]
     pub deploy_timeout: Option<Spanned<String>>,
+
+    /// How many times a deploy that failed transiently before publishing (a rate limit, Modal
+    /// unavailable after the client's own retries) is tried again. A deploy whose outcome is unknown is
+    /// decided by the app's history first: what went out is never deployed twice. Default: `1`.
+    #[serde(default)]
+    #[schemars(with = "Option<u8>", example = "examples::deploy_retries")]
+    pub deploy_retries: Option<Spanned<u8>>,
 }
 
 /// The `[smoke]` section: how a deployed app is checked.
@@ -383,6 +390,9 @@ mod examples {
     }
     pub fn deploy_timeout() -> Value {
         json!("10m")
+    }
+    pub fn deploy_retries() -> Value {
+        json!(1)
     }
     pub fn function() -> Value {
         json!("smoke")

@@ -279,6 +279,12 @@ impl Checker {
                 .map(|python| PathBuf::from(python.get_ref())),
             read_timeout: self.duration(modal.read_timeout.as_ref(), DEFAULT_READ_TIMEOUT),
             deploy_timeout: self.duration(modal.deploy_timeout.as_ref(), DEFAULT_DEPLOY_TIMEOUT),
+            deploy_retries: modal
+                .deploy_retries
+                .as_ref()
+                .map_or(crate::backend::retry::DEFAULT_DEPLOY_RETRIES, |retries| {
+                    u32::from(*retries.get_ref())
+                }),
         }
     }
 

@@ -66,6 +66,8 @@ pub struct ModalSettings {
     /// `[modal].code`: globs (relative to `workdir`) of what else counts as the deploy's code, `!` to
     /// leave out; see [`crate::code`].
     pub code: Vec<String>,
+    /// Retries of a deploy that failed transiently before publishing.
+    pub deploy_retries: u32,
 }
 
 /// How a deployed app is smoke-checked.

@@ -96,6 +96,7 @@ pub fn manifest() -> ValidManifest {
             python: None,
             read_timeout: Duration::from_secs(60),
             deploy_timeout: Duration::from_secs(900),
+            deploy_retries: 1,
         },
         smoke: smoke(),
         secrets: BTreeMap::from([

@@ -54,7 +54,11 @@ def main() -> int:
     add.add_argument("--status", help="grpc status name (UNAVAILABLE, NOT_FOUND, ...) the RPC fails with")
     add.add_argument("--message")
     add.add_argument("--latency-ms", type=float)
-    add.add_argument("--times", type=int, help="fail only the first N matching calls")
+    add.add_argument("--times", type=int, help="fail only the first N matching calls (after --after)")
+    add.add_argument("--after", type=int, help="let the first N matching calls through")
+    add.add_argument("--jitter-ms", type=float, help="up to this much more latency, at random")
+    add.add_argument("--drop", choices=["request", "answer"], help="reset the call's stream instead of answering")
+    add.add_argument("--applied", action="store_true", help="handle the call, then fail it with --status")
     add.add_argument("--env", help="only calls acting in this environment")
     add.add_argument("--image", help="registry ref (or digest) whose pull fails")
     add.add_argument("--json", dest="raw", help="the fault object itself")
@@ -79,11 +83,15 @@ def main() -> int:
             entry = json.loads(args.raw)
         else:
             entry = {}
-            for key in ("rpc", "status", "message", "times", "env", "image"):
+            for key in ("rpc", "status", "message", "times", "after", "env", "image", "drop"):
                 if getattr(args, key) is not None:
                     entry[key] = getattr(args, key)
             if args.latency_ms is not None:
                 entry["latency_ms"] = args.latency_ms
+            if args.jitter_ms is not None:
+                entry["jitter_ms"] = args.jitter_ms
+            if args.applied:
+                entry["applied"] = True
         if not entry.get("rpc") and not entry.get("image"):
             parser.error("a fault needs --rpc or --image")
         with store.transaction() as state:

@@ -15,6 +15,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import random
 import re
 import shlex
 import sys
@@ -94,6 +95,16 @@ def has_field(message, name: str) -> bool:
     return name in message.DESCRIPTOR.fields_by_name
 
 
+class DroppedStream(Exception):
+    """The connection of this call is reset (RST_STREAM) instead of answering."""
+
+
+def fault_error(rpc: str, fault: dict) -> GRPCError:
+    status = fault.get("status") or "UNAVAILABLE"
+    status = Status[status] if isinstance(status, str) else Status(status)
+    return GRPCError(status, fault.get("message", f"injected fault on {rpc}"))
+
+
 class Handlers:
     def __init__(self, store: StateStore, blob_url: str, python: str):
         self.store = store
@@ -141,23 +152,35 @@ class Handlers:
                 return app["environment"] if app else ""
         return ""
 
-    async def apply_faults(self, rpc: str, env: str) -> None:
+    async def apply_faults(self, rpc: str, env: str) -> dict | None:
+        """Applies the faults that act before the call is handled (latency, a status, a dropped request)
+        and returns the first one that acts after it (`applied`: the answer is lost; `drop` of a stream
+        after some messages), or None. A fault's count (`after`, `times`) counts the calls it matches."""
         state = self.store.read()
+        deferred = None
         for index, fault in enumerate(state.get("faults", [])):
             if fault.get("rpc") not in (rpc, "*"):
                 continue
             if fault.get("env") and fault["env"] != env:
                 continue
-            if fault.get("latency_ms"):
-                await asyncio.sleep(float(fault["latency_ms"]) / 1000.0)
-            if fault.get("status"):
-                times = fault.get("times")
-                used = self.fault_counts.get(index, 0)
-                if times is not None and used >= int(times):
-                    continue
-                self.fault_counts[index] = used + 1
-                status = Status[fault["status"]] if isinstance(fault["status"], str) else Status(fault["status"])
-                raise GRPCError(status, fault.get("message", f"injected fault on {rpc}"))
+            if fault.get("latency_ms") or fault.get("jitter_ms"):
+                jitter = random.uniform(0, float(fault.get("jitter_ms") or 0))
+                await asyncio.sleep((float(fault.get("latency_ms") or 0) + jitter) / 1000.0)
+            if not (fault.get("status") or fault.get("drop")):
+                continue
+            seen = self.fault_counts.get(index, 0) + 1
+            self.fault_counts[index] = seen
+            after = int(fault.get("after") or 0)
+            times = fault.get("times")
+            if seen <= after or (times is not None and seen - after > int(times)):
+                continue
+            if fault.get("applied") or fault.get("drop") == "answer":
+                deferred = deferred or fault
+                continue
+            if fault.get("drop"):
+                raise DroppedStream()
+            raise fault_error(rpc, fault)
+        return deferred
 
     @staticmethod
     def resolve_env(state: dict, name: str) -> str:

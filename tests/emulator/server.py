@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from modal_proto import api_grpc  # noqa: E402
 
 from blobs import BlobServer  # noqa: E402
-from handlers import Handlers  # noqa: E402
+from handlers import DroppedStream, Handlers, fault_error  # noqa: E402
 from state import StateStore  # noqa: E402
 
 log = logging.getLogger("modal-emulator")
@@ -88,7 +88,11 @@ class Dispatcher(api_grpc.ModalClientBase):
             record = {"rpc": name, "env": env, "time": time.time(), "client_version": client_version}
             record.update(_request_summary(request))
             self.store.log_call(record)
-            await self.handlers.apply_faults(name, env)
+            try:
+                after = await self.handlers.apply_faults(name, env)
+            except DroppedStream:
+                await stream.cancel()
+                return
             implementation = getattr(self.handlers, name, None)
             if implementation is None:
                 log.warning("unimplemented RPC %s", name)
@@ -99,10 +103,29 @@ class Dispatcher(api_grpc.ModalClientBase):
                 "reply_type": reply_type,
             }
             if cardinality == grpclib.const.Cardinality.UNARY_STREAM:
+                sent = 0
                 async for message in implementation(request, context):
+                    if after is not None and after.get("drop") == "answer" and sent >= int(after.get("messages") or 0):
+                        log.info("fault: %s stream dropped after %d messages", name, sent)
+                        await stream.cancel()
+                        return
                     await stream.send_message(message)
+                    sent += 1
+                if after is not None:
+                    log.info("fault: %s streamed %d messages, then failed", name, sent)
+                    if after.get("drop") == "answer":
+                        await stream.cancel()
+                        return
+                    raise fault_error(name, after)
             else:
                 reply = await implementation(request, context)
+                if after is not None:
+                    # The call is applied; its answer never reaches the client.
+                    log.info("fault: %s applied, its answer lost", name)
+                    if after.get("drop") == "answer":
+                        await stream.cancel()
+                        return
+                    raise fault_error(name, after)
                 await stream.send_message(reply)
 
         return handle

@@ -658,6 +658,41 @@ def test_fault_latency(emulator):
     assert time.monotonic() - started >= 1.5
 
 
+def test_fault_after_lets_the_first_calls_through(emulator):
+    emulator.admin("fault", "add", "--rpc", "SecretList", "--status", "FAILED_PRECONDITION", "--after", "1", "--times", "1")
+    codes = [emulator.modal("secret", "list", "--json", "--env", "main").returncode for _ in range(3)]
+    assert codes == [0, 1, 0]
+
+
+def test_fault_drop_request_resets_the_stream_and_changes_nothing(emulator):
+    emulator.admin("fault", "add", "--rpc", "AppStop", "--drop", "request")
+    result = emulator.modal("app", "stop", *(["-y"] if NEW else []), "--env", "main", "llm-litellm-v1")
+    assert result.returncode == 1
+    assert "Stream reset by remote party, error_code: 0" in plain(result.stderr)
+    assert emulator.app("main", "llm-litellm-v1")["state"] == "deployed"
+    # 1.6 retries a reset stream three times itself.
+    assert emulator.rpcs().count("AppStop") == (4 if NEW else 1)
+
+
+def test_fault_applied_keeps_the_effect_and_loses_the_answer(emulator):
+    emulator.admin("fault", "add", "--rpc", "AppRollback", "--status", "FAILED_PRECONDITION", "--applied", "--times", "1")
+    before = emulator.app("main", "llm-litellm-v1")["current_version"]
+    result = emulator.modal("app", "rollback", "--env", "main", "llm-litellm-v1", "v1")
+    assert result.returncode == 1
+    assert "injected fault on AppRollback" in plain(result.stderr)
+    app = emulator.app("main", "llm-litellm-v1")
+    assert app["current_version"] == before + 1
+    assert app["history"][-1]["rollback_version"] == 1
+
+
+def test_fault_latency_with_jitter_waits_at_least_the_latency(emulator):
+    emulator.admin("fault", "add", "--rpc", "EnvironmentList", "--latency-ms", "300", "--jitter-ms", "200")
+    started = time.monotonic()
+    assert emulator.modal("environment", "list", "--json").returncode == 0
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.3
+
+
 def test_unimplemented_rpc_is_named(emulator):
     result = emulator.modal("volume", "list", "--json", "--env", "main")
     assert result.returncode == 1

@@ -106,6 +106,11 @@ impl Project {
         fs::write(self.dir.path().join("processors.toml"), manifest).expect("manifest");
     }
 
+    /// The project's folder (manifest, module, logs).
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub(crate) fn command(&self, arguments: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
         command

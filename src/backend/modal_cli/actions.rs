@@ -55,11 +55,14 @@ pub async fn deploy(
     })?;
     let output = spec.run_logged(&request.log_file).await?;
     if !output.success() {
-        return Err(classify_failure(&output, || BackendError::DeployFailed {
-            environment: request.environment.clone(),
-            app: request.app_name.clone(),
-            message: modal_message(&output),
-            log: Some(request.log_file.clone()),
+        return Err(classify_failure(&output, || {
+            BackendError::DeployFailed {
+                environment: request.environment.clone(),
+                app: request.app_name.clone(),
+                message: modal_message(&output),
+                log: Some(request.log_file.clone()),
+            }
+            .transient_if(&printed(&output))
         }));
     }
     let live = read::live_deployment(cli, &request.environment, &request.app_name).await?;
@@ -143,6 +146,7 @@ pub async fn call(
             kind,
             kind_name,
             message,
+            status,
             ..
         } => Err(match kind.as_str() {
             "not_found" if message.contains(&format!("App '{}' not found", request.app_name)) => {
@@ -165,11 +169,19 @@ pub async fn call(
                 command,
                 timeout: request.timeout,
             },
-            _ => BackendError::CommandFailed {
-                command,
-                exit_code: output.exit_code,
-                stderr: format!("{kind_name}: {message}"),
-            },
+            _ => {
+                // The helper names the gRPC status of a failure of Modal itself.
+                let stderr = match status {
+                    Some(status) => format!("{status}: {kind_name}: {message}"),
+                    None => format!("{kind_name}: {message}"),
+                };
+                BackendError::CommandFailed {
+                    command,
+                    exit_code: output.exit_code,
+                    stderr: stderr.clone(),
+                }
+                .transient_if(&stderr)
+            }
         }),
     }
 }
@@ -186,6 +198,9 @@ struct CallResult {
     kind_name: String,
     #[serde(default)]
     message: String,
+    /// The gRPC status when Modal (not the function) failed the call.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 /// `modal app rollback APP vN --env E`.
@@ -212,11 +227,19 @@ pub async fn rollback(
     if output.success() {
         return Ok(());
     }
-    Err(classify_failure(&output, || BackendError::CommandFailed {
-        command: spec.display(),
-        exit_code: output.exit_code,
-        stderr: modal_message(&output),
+    Err(classify_failure(&output, || {
+        BackendError::CommandFailed {
+            command: spec.display(),
+            exit_code: output.exit_code,
+            stderr: modal_message(&output),
+        }
+        .transient_if(&printed(&output))
     }))
+}
+
+/// Everything a command printed, for [`BackendError::transient_if`].
+fn printed(output: &ProcessOutput) -> String {
+    format!("{}\n{}", output.stderr, output.stdout)
 }
 
 /// `modal app stop APP -y --env E`; the 1.0 CLI has no `-y` (and does not ask), so it runs without
@@ -247,6 +270,7 @@ pub async fn stop(cli: &ModalCli, environment: &str, app_name: &str) -> Result<(
                 exit_code: output.exit_code,
                 stderr: modal_message(&output),
             }
+            .transient_if(&printed(&output))
         }
     }))
 }

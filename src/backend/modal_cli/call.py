@@ -3,7 +3,8 @@
 Run on the interpreter of the `modal` CLI (it has the Modal SDK). Reads one JSON request on standard input:
 {"environment": E, "app": APP, "function": FN, "payload": ..., "timeout_s": N}. Prints one line starting with
 MODALPLAN_RESULT and a JSON object: {"ok": true, "result": ...} or {"ok": false, "kind": "not_found" |
-"raised" | "timeout" | "error", "type": ..., "message": ...}. It reads no secret and prints none.
+"raised" | "timeout" | "error", "type": ..., "message": ..., "status"?: the gRPC status name of a failure of
+Modal itself}. It reads no secret and prints none.
 """
 
 import json
@@ -53,7 +54,13 @@ def main():
         kind = "error" if isinstance(error, modal.exception.Error) and not isinstance(
             error, getattr(modal.exception, "RemoteError", ())
         ) else "raised"
-        emit({"ok": False, "kind": kind, "type": type(error).__name__, "message": str(error)})
+        # A failure of Modal itself carries its gRPC status (a GRPCError up to 1.2, the SDK's error
+        # classes from 1.3 on); the function's own exceptions carry none.
+        status = getattr(getattr(error, "status", None) or getattr(error, "_grpc_status", None), "name", None)
+        document = {"ok": False, "kind": "error" if status else kind, "type": type(error).__name__, "message": str(error)}
+        if status:
+            document["status"] = status
+        emit(document)
         return
     finally:
         signal.alarm(0)

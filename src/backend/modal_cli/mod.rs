@@ -27,6 +27,7 @@ pub mod lock_read;
 pub mod people;
 pub mod read;
 pub mod releases;
+mod retrying;
 pub mod secrets_write;
 
 /// How to reach Modal through its CLI.
@@ -120,6 +121,8 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 pub struct ModalCli {
     pub config: CliConfig,
     pub permits: Arc<Semaphore>,
+    /// How transient failures are retried (`retrying.rs`).
+    pub retry: crate::backend::retry::RetryPolicy,
 }
 
 impl ModalCli {
@@ -127,7 +130,15 @@ impl ModalCli {
         Self {
             config,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            retry: crate::backend::retry::RetryPolicy::default(),
         }
+    }
+
+    /// The same backend with these retry limits.
+    #[must_use]
+    pub fn with_retry(mut self, retry: crate::backend::retry::RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Runs `spec` once one of the permits is free: at most `concurrency` reads run at once.
@@ -147,7 +158,7 @@ impl ModalCli {
 #[async_trait]
 impl ModalBackend for ModalCli {
     async fn observe(&self, request: &ObserveRequest) -> Result<Observed, BackendError> {
-        read::observe(self, request).await
+        retrying::observe(self, request).await
     }
 
     async fn live_deployment(
@@ -155,15 +166,15 @@ impl ModalBackend for ModalCli {
         environment: &str,
         app_name: &str,
     ) -> Result<Option<DeploymentRecord>, BackendError> {
-        read::live_deployment(self, environment, app_name).await
+        retrying::live_deployment(self, environment, app_name).await
     }
 
     async fn deploy(&self, request: &DeployRequest) -> Result<DeploymentRecord, BackendError> {
-        actions::deploy(self, request).await
+        retrying::deploy(self, request).await
     }
 
     async fn call(&self, request: &CallRequest) -> Result<serde_json::Value, BackendError> {
-        actions::call(self, request).await
+        retrying::call(self, request).await
     }
 
     async fn rollback(
@@ -172,11 +183,11 @@ impl ModalBackend for ModalCli {
         app_name: &str,
         version: u32,
     ) -> Result<(), BackendError> {
-        actions::rollback(self, environment, app_name, version).await
+        retrying::rollback(self, environment, app_name, version).await
     }
 
     async fn stop(&self, environment: &str, app_name: &str) -> Result<(), BackendError> {
-        actions::stop(self, environment, app_name).await
+        retrying::stop(self, environment, app_name).await
     }
 
     async fn history(

@@ -18,7 +18,7 @@
 # record to the app's entry of that Dict (created when missing), keeping the newest N, and prints
 # {"ok": true} or the failure below.
 # or {"ok": false, "kind": "not_logged_in" | "unknown_environment" | "app_not_found" | "modal" |
-#     "internal", "message": "...", "environment": "...", "app": "..."}.
+#     "internal", "message": "...", "environment": "...", "app": "...", "status": gRPC status name or null}.
 # "internal" means this helper no longer fits the installed SDK: modalplan then reads through the CLI.
 import asyncio
 import json
@@ -33,13 +33,14 @@ warnings.filterwarnings("ignore")
 CONCURRENCY = 16
 
 
-def fail(kind, message, environment=None, app=None):
-    print(json.dumps({"ok": False, "kind": kind, "message": message, "environment": environment, "app": app}))
+def fail(kind, message, environment=None, app=None, status=None):
+    print(json.dumps({"ok": False, "kind": kind, "message": message, "environment": environment, "app": app, "status": status}))
     sys.exit(0)
 
 
 try:
     from grpclib import GRPCError, Status
+    from grpclib.exceptions import StreamTerminatedError
 
     import modal.exception as modal_exception
     from modal._utils.async_utils import synchronizer
@@ -94,6 +95,7 @@ class ModalFailure(Exception):
         self.message = message
         self.environment = environment
         self.app = app
+        self.status = None
 
 
 def classify(error, environment, app=None):
@@ -105,8 +107,11 @@ def classify(error, environment, app=None):
     if isinstance(error, modal_exception.NotFoundError) or status == Status.NOT_FOUND:
         kind = "app_not_found" if app else "unknown_environment"
         return ModalFailure(kind, message, environment, app)
-    if isinstance(error, (modal_exception.Error, GRPCError, OSError, asyncio.TimeoutError)):
-        return ModalFailure("modal", message, environment, app)
+    if isinstance(error, (modal_exception.Error, GRPCError, OSError, asyncio.TimeoutError, StreamTerminatedError)):
+        failure = ModalFailure("modal", message, environment, app)
+        # The status modalplan decides a retry by (the SDK's error classes keep it apart from 1.3 on).
+        failure.status = getattr(status or getattr(error, "_grpc_status", None), "name", None)
+        return failure
     return None
 
 
@@ -349,7 +354,7 @@ def main():
     try:
         environments = synchronizer.create_blocking(observe)(request)
     except ModalFailure as failure:
-        fail(failure.kind, failure.message, failure.environment, failure.app)
+        fail(failure.kind, failure.message, failure.environment, failure.app, failure.status)
     except Exception as error:  # noqa: BLE001 - the SDK moved: say so, modalplan falls back to the CLI
         last = traceback.format_exception_only(type(error), error)[-1].strip()
         fail("internal", f"the observe helper does not fit this Modal SDK: {last}")

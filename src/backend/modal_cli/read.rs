@@ -101,6 +101,9 @@ struct HelperReply {
     message: String,
     environment: Option<String>,
     app: Option<String>,
+    /// The gRPC status of a `modal` failure, when the SDK's error carried one.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 async fn observe_with_helper(
@@ -186,11 +189,21 @@ fn helper_failure(reply: HelperReply, python: &str) -> HelperError {
             environment,
             app: reply.app.unwrap_or_default(),
         }),
-        "modal" => HelperError::Modal(BackendError::CommandFailed {
-            command: format!("{python} (observe helper, environment `{environment}`)"),
-            exit_code: None,
-            stderr: reply.message,
-        }),
+        "modal" => {
+            // The helper names the gRPC status, which the message alone may not tell.
+            let stderr = match reply.status {
+                Some(status) => format!("{status}: {}", reply.message),
+                None => reply.message,
+            };
+            HelperError::Modal(
+                BackendError::CommandFailed {
+                    command: format!("{python} (observe helper, environment `{environment}`)"),
+                    exit_code: None,
+                    stderr: stderr.clone(),
+                }
+                .transient_if(&stderr),
+            )
+        }
         _ => HelperError::DoesNotFit(reply.message),
     }
 }
@@ -252,6 +265,7 @@ pub fn classify_failure(
         exit_code: output.exit_code,
         stderr: flat,
     }
+    .transient_if(&format!("{}\n{}", output.stderr, output.stdout))
 }
 
 pub(super) fn flatten(text: &str) -> String {

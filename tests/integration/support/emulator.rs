@@ -24,6 +24,8 @@ pub enum ModalCli {
     New,
     /// modal 1.0.0: `--json` keys are column titles (`"App ID"`).
     Old,
+    /// The newest patch of another 1.x minor (`"1.3.5"`), for the version matrix (`matrix.rs`).
+    Minor(&'static str),
 }
 
 impl ModalCli {
@@ -34,15 +36,13 @@ impl ModalCli {
         match self {
             ModalCli::New => "1.6.4",
             ModalCli::Old => "1.0.0",
+            ModalCli::Minor(version) => version,
         }
     }
 
     /// The venv's directory name under `.venvs/` (or `$MODALPLAN_VENVS`).
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            ModalCli::New => "modal-1.6.4",
-            ModalCli::Old => "modal-1.0.0",
-        }
+    pub fn dir_name(self) -> String {
+        format!("modal-{}", self.version())
     }
 
     /// The venv of this CLI; panics with the fix when it is missing.
