@@ -469,7 +469,7 @@ async fn a_rollback_that_fails_leaves_the_app_failed_and_says_so() {
     );
     assert_eq!(
         run.report.apps[0].errors[1].message,
-        "rolling back to v1 failed: `modal app rollback a v1` failed (exit Some(1)): server error; v2, deployed by this apply, is still live"
+        "rolling back to v1 failed: `modal app rollback a v1` failed (exit 1): server error; v2, deployed by this apply, is still live"
     );
 }
 
@@ -1589,7 +1589,7 @@ mod release_records {
         );
         assert_eq!(
             run.report.apps[0].errors[0].message,
-            "deploy of v2 is done, but its release record could not be written: `record` failed (exit Some(1)): unavailable"
+            "deploy of v2 is done, but its release record could not be written: `record` failed (exit 1): unavailable"
         );
         assert_eq!(run.report.exit_status(), crate::exit::ExitStatus::Failure);
     }

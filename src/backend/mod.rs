@@ -27,6 +27,12 @@ pub use secret_write::{SecretValue, SecretWrite};
 pub const OBSERVE_HELPER_COMMAND: &str = "the observe helper";
 
 /// Why a call to Modal failed. Every variant maps to a stable code.
+/// How a failed command ended, for a message: ` (exit 1)`, or nothing when it answered with an error
+/// and did not exit (a helper's reply) or was killed by a signal.
+pub fn exit_note(exit_code: Option<i32>) -> String {
+    exit_code.map_or_else(String::new, |code| format!(" (exit {code})"))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
     #[error("the modal CLI could not be run (`{program}`): {reason}")]
@@ -45,7 +51,7 @@ pub enum BackendError {
     },
     #[error("`{command}` did not finish within {}s", timeout.as_secs())]
     Timeout { command: String, timeout: Duration },
-    #[error("`{command}` failed (exit {exit_code:?}): {stderr}")]
+    #[error("`{command}` failed{}: {stderr}", exit_note(*exit_code))]
     CommandFailed {
         command: String,
         exit_code: Option<i32>,

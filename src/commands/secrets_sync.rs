@@ -415,7 +415,7 @@ mod tests {
         let rows = sync(&backend, "dev", prepared, false).await.unwrap();
         assert_eq!(
             render(&manifest, "dev", &source, &rows, &[], false),
-            "Secrets of processors.toml in environment `dev`, values from ci.env:\n  replaced  OPENAI_API_KEY  OPENAI_API_KEY\n  failed    REGISTRY_AUTH   REGISTRY_USERNAME, REGISTRY_PASSWORD: `the secrets writer (environment `dev`)` failed (exit None): PERMISSION_DENIED: token may not write secrets\n\n0 created, 1 replaced, 0 skipped, 1 failed.\n"
+            "Secrets of processors.toml in environment `dev`, values from ci.env:\n  replaced  OPENAI_API_KEY  OPENAI_API_KEY\n  failed    REGISTRY_AUTH   REGISTRY_USERNAME, REGISTRY_PASSWORD: `the secrets writer (environment `dev`)` failed: PERMISSION_DENIED: token may not write secrets\n\n0 created, 1 replaced, 0 skipped, 1 failed.\n"
         );
         let report = failure(&rows, "dev", &source).expect("a failure");
         assert_eq!(

@@ -826,7 +826,7 @@ fn a_lock_that_cannot_be_read_is_a_warning_and_the_plan_goes_on() {
             (
                 "cli",
                 format!(
-                    "`{} dict items modalplan-locks --json --env main` failed (exit Some(1)): {printed} no reading of Dicts today",
+                    "`{} dict items modalplan-locks --json --env main` failed (exit 1): {printed} no reading of Dicts today",
                     emulator.modal_bin().display()
                 ),
             ),

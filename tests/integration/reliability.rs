@@ -280,7 +280,7 @@ fn a_traceback_is_reported_by_its_last_line_with_the_exit_code() {
         &[
             "ERR_MODAL_CLI",
             &format!(
-                "`{} app list --json --env main` failed (exit Some(1)):",
+                "`{} app list --json --env main` failed (exit 1):",
                 fake_bin().display()
             ),
             "AttributeError: module 'modal.cli' has no attribute 'app'",

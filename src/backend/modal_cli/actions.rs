@@ -175,9 +175,10 @@ pub async fn call(
                     Some(status) => format!("{status}: {kind_name}: {message}"),
                     None => format!("{kind_name}: {message}"),
                 };
+                // The helper answered with the error: how it exited says nothing more.
                 BackendError::CommandFailed {
                     command,
-                    exit_code: output.exit_code,
+                    exit_code: None,
                     stderr: stderr.clone(),
                 }
                 .transient_if(&stderr)

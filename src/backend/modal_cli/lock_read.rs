@@ -77,9 +77,9 @@ pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> LockState {
         }
         return LockState::Unreadable {
             reason: format!(
-                "`{}` failed (exit {:?}): {flat}",
+                "`{}` failed{}: {flat}",
                 spec.display(),
-                output.exit_code
+                crate::backend::exit_note(output.exit_code)
             ),
         };
     }

@@ -90,9 +90,9 @@ pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> ReleasesState {
         }
         return ReleasesState::Unreadable {
             reason: format!(
-                "`{}` failed (exit {:?}): {flat}",
+                "`{}` failed{}: {flat}",
                 spec.display(),
-                output.exit_code
+                crate::backend::exit_note(output.exit_code)
             ),
         };
     }
@@ -143,8 +143,8 @@ pub async fn write(
         BackendError::UnexpectedOutput {
             command: command.clone(),
             reason: format!(
-                "no JSON reply ({error}); exit {:?}; stderr: {}",
-                output.exit_code,
+                "no JSON reply ({error}){}; stderr: {}",
+                crate::backend::exit_note(output.exit_code),
                 output.stderr.trim()
             ),
         }
