@@ -29,6 +29,7 @@ pub mod read;
 pub mod releases;
 mod retrying;
 pub mod secrets_write;
+pub mod session;
 
 /// How to reach Modal through its CLI.
 #[derive(Debug, Clone)]
@@ -123,6 +124,8 @@ pub struct ModalCli {
     pub permits: Arc<Semaphore>,
     /// How transient failures are retried (`retrying.rs`).
     pub retry: crate::backend::retry::RetryPolicy,
+    /// The helper process this backend and its clones share ([`session`]), started on first use.
+    pub session: session::SessionCell,
 }
 
 impl ModalCli {
@@ -131,6 +134,7 @@ impl ModalCli {
             config,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             retry: crate::backend::retry::RetryPolicy::default(),
+            session: session::SessionCell::default(),
         }
     }
 
