@@ -20,3 +20,4 @@ pub mod printer;
 pub mod registry;
 pub mod render;
 pub mod sandbox;
+pub mod smoke;

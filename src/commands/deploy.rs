@@ -171,7 +171,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     } else {
         "smoke check disabled in the manifest"
     };
-    let payload = apply::mock_payload(&manifest.smoke.payload);
+    let payload = crate::smoke::mock_payload(&manifest.smoke.payload);
     let payload = serde_json::to_string(&payload).unwrap_or_else(|_| "{}".to_owned());
     let app_flag = target
         .app_name

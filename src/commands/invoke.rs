@@ -140,7 +140,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
     })?;
     let pretty = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
     printer::stdout(&format!("{pretty}\n"));
-    if let Some(message) = crate::apply::smoke_envelope_error(&result) {
+    if let Some(message) = crate::smoke::envelope_error(&result) {
         printer::stderr(&format!(
             "error: `{app_name}.{}` answered with status `{}`: {message}\n",
             args.function,

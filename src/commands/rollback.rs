@@ -7,9 +7,8 @@ use std::time::{Instant, SystemTime};
 use miette::{Report, miette};
 
 use super::target;
-use crate::apply::{mock_payload, smoke_envelope_error};
+use crate::backend::ModalBackend;
 use crate::backend::releases::{RECORD_FORMAT, ReleaseOperation, ReleaseRecord, SmokeRecord};
-use crate::backend::{BackendError, CallRequest, ModalBackend};
 use crate::cli::RollbackArgs;
 use crate::codes::Code;
 use crate::exit::ExitStatus;
@@ -92,20 +91,17 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
         Some(smoke) => {
             printer::stderr(&format!("{environment}/{app}: smoke-checking v{now}\n"));
             let started = Instant::now();
-            let result = backend
-                .call(&CallRequest {
-                    environment: environment.to_owned(),
-                    app_name: app.to_owned(),
-                    function: smoke.function.clone(),
-                    payload: mock_payload(&smoke.payload),
-                    timeout: smoke.timeout,
-                })
-                .await;
-            let message = match result {
-                Ok(value) => smoke_envelope_error(&value),
-                Err(BackendError::SmokeFailed { message, .. }) => Some(message),
-                Err(error) => Some(error.to_string()),
+            let call = crate::smoke::SmokeCall {
+                environment,
+                app_name: app,
+                function: &smoke.function,
+                payload: &smoke.payload,
+                timeout: smoke.timeout,
             };
+            let message = crate::smoke::check(backend.as_ref(), call)
+                .await
+                .err()
+                .map(|failure| failure.message());
             Some(SmokeRecord {
                 passed: message.is_none(),
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
