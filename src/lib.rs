@@ -9,6 +9,7 @@ pub mod cli;
 pub mod code;
 pub mod codes;
 pub mod commands;
+pub mod error;
 pub mod exit;
 pub mod fingerprint;
 pub mod github;

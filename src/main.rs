@@ -37,9 +37,10 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match outcome {
         Ok(status) => status.into(),
-        Err(report) => {
-            printer::stderr(&format!("{report:?}\n"));
-            modalplan::commands::exit_status_of(&report).into()
+        Err(error) => {
+            let status = error.exit_status();
+            printer::stderr(&format!("{:?}\n", miette::Report::new(error)));
+            status.into()
         }
     }
 }

@@ -90,9 +90,9 @@ impl BackendError {
             BackendError::CliMissing { .. }
             | BackendError::NotLoggedIn { .. }
             | BackendError::UnknownEnvironment { .. }
-            | BackendError::AppNotFound { .. }
             | BackendError::CommandFailed { .. }
             | BackendError::UnexpectedOutput { .. } => Code::ErrModalCli,
+            BackendError::AppNotFound { .. } => Code::ErrAppNotDeployed,
             BackendError::FunctionNotFound { .. } => Code::ErrFunctionNotFound,
             BackendError::Timeout { .. } => Code::ErrModalTimeout,
             BackendError::DeployFailed { .. } => Code::ErrDeployFailed,

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use crate::backend::lock::LockState;
 use crate::backend::modal_cli::{CliConfig, ModalCli};
@@ -27,7 +27,7 @@ const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 /// Limit of each registry request.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
+pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Error> {
     let (manifest, plan) = make_plan(&args.selection, color, LockRead::Show).await?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan),
@@ -46,7 +46,7 @@ pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Repo
         printer::stderr(&crate::github::publish_plan_comment(&manifest_path, &body).await);
     }
     crate::github::actions::report_plan(|name| std::env::var(name).ok(), &plan, &markdown)
-        .map_err(|error| miette!("could not write the GitHub Actions step summary: {error}"))?;
+        .map_err(Error::StepSummary)?;
     tracing::debug!(manifest = %manifest.path.display(), "planned");
     Ok(exit_status(&plan, args.detailed_exitcode))
 }
@@ -78,14 +78,14 @@ pub async fn make_plan(
     selection: &SelectionArgs,
     color: ColorChoice,
     locks: LockRead,
-) -> Result<(ValidManifest, Plan), Report> {
+) -> Result<(ValidManifest, Plan), Error> {
     let environment = |name: &str| std::env::var(name).ok();
     let loaded = manifest::load(&selection.manifest.manifest).map_err(|errors| {
         printer::stderr(&annotate::manifest_diagnostics(
             environment,
             &errors.diagnostics,
         ));
-        Report::new(errors)
+        Error::from(errors)
     })?;
     printer::stderr(&annotate::manifest_diagnostics(
         environment,
@@ -111,9 +111,12 @@ pub async fn make_plan(
     options.code = code_snapshot(&manifest)?;
     if selection.sandbox {
         options.sandbox =
-            Some(sandbox::current_owner().map_err(|error| {
-                miette!(code = crate::codes::Code::ErrUsage.as_str(), "{error}")
-            })?);
+            Some(
+                sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
+                    source: error,
+                    help: None,
+                })?,
+            );
     }
     let backend = backend_for(&manifest);
     let mut request = options.observe_request(&manifest);
@@ -152,18 +155,12 @@ pub async fn make_plan(
 
 /// The code every deploy of the manifest ships, read from `[modal].workdir` (none when it does not exist:
 /// the deploy then fails with its own error).
-pub fn code_snapshot(manifest: &ValidManifest) -> Result<crate::code::CodeSnapshot, Report> {
+pub fn code_snapshot(manifest: &ValidManifest) -> Result<crate::code::CodeSnapshot, Error> {
     let modal = &manifest.modal;
     if !modal.workdir.is_dir() {
         return Ok(crate::code::CodeSnapshot::default());
     }
-    let report = |error: crate::code::CodeError| {
-        miette!(
-            code = crate::codes::Code::ErrManifestRead.as_str(),
-            help = "make the files under `[modal].workdir` readable, or leave them out with a `!` glob in `[modal].code`",
-            "could not read the code `modal deploy` ships: {error}"
-        )
-    };
+    let report = |error: crate::code::CodeError| Error::CodeUnreadable(error);
     let rule = crate::code::CodeRule::new(&modal.code).map_err(report)?;
     crate::code::snapshot(&modal.workdir, &modal.module, &rule).map_err(report)
 }
@@ -195,34 +192,18 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
     })
 }
 
-fn save(path: &Path, plan: &Plan) -> Result<(), Report> {
-    crate::apply::saved::save(path, plan).map_err(|error| {
-        miette!(
-            code = crate::codes::Code::ErrPlanFile.as_str(),
-            help = "pass `--out` a path in a folder that exists and is writable",
-            "could not write the plan to `{}`: {error}",
-            path.display()
-        )
+fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
+    crate::apply::saved::save(path, plan).map_err(|error| Error::PlanNotWritten {
+        path: path.to_owned(),
+        source: error,
     })
 }
 
-fn selection_report(error: &SelectionError) -> Report {
-    let help = match error {
-        SelectionError::UnknownEnvironment { .. } => {
-            "pass one of the environments of `[modal].environments`, or add it there"
-        }
-        SelectionError::UnknownTarget { .. } => {
-            "pass a `ref` of a `[[processor]]` of the manifest, e.g. `--target llm/litellm@1`"
-        }
-    };
-    miette!(
-        code = crate::codes::Code::ErrUsage.as_str(),
-        help = help,
-        "{error}"
-    )
+fn selection_report(error: &SelectionError) -> Error {
+    Error::Selection(error.clone())
 }
 
-/// A backend error as a diagnostic with its code and fix.
-pub fn backend_report(error: &BackendError) -> Report {
-    super::target::backend_report(error, None)
+/// A backend error with its code and fix.
+pub fn backend_report(error: &BackendError) -> Error {
+    Error::backend(error.clone())
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::target;
 use crate::backend::ModalBackend;
@@ -14,7 +14,7 @@ use crate::codes::Code;
 use crate::exit::ExitStatus;
 use crate::printer;
 
-pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
     let (manifest, processor, app_name) = target::release_target(&args.target)?;
     let environment = args.target.environment.as_str();
     let app = app_name.as_str();
@@ -31,11 +31,10 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
         .max()
         .filter(|_| deployed)
     else {
-        return Err(miette!(
-            code = Code::ErrUsage.as_str(),
-            help = format!("`modalplan status --env {environment}` lists what is deployed"),
-            "`{app}` is not deployed in `{environment}`: there is nothing to roll back"
-        ));
+        return Err(Error::NothingToRollBack {
+            app: app.to_owned(),
+            environment: environment.to_owned(),
+        });
     };
     let to = match &args.to {
         Some(given) => parse_version(given)?,
@@ -44,29 +43,20 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
             .map(|entry| entry.version)
             .filter(|version| *version < live)
             .max()
-            .ok_or_else(|| {
-                miette!(
-                    code = Code::ErrUsage.as_str(),
-                    help = "there is only one version: stop the app instead, or deploy another",
-                    "`{app}` in `{environment}` has no version before v{live}"
-                )
+            .ok_or_else(|| Error::NoEarlierVersion {
+                app: app.to_owned(),
+                environment: environment.to_owned(),
+                live,
             })?,
     };
     if to == live || !versions.iter().any(|entry| entry.version == to) {
-        let known: Vec<String> = versions
-            .iter()
-            .map(|entry| format!("v{}", entry.version))
-            .collect();
-        return Err(miette!(
-            code = Code::ErrUsage.as_str(),
-            help = format!("pass one of: {}", known.join(", ")),
-            "`--to v{to}`: {}",
-            if to == live {
-                format!("v{to} is already live")
-            } else {
-                format!("`{app}` in `{environment}` has no v{to}")
-            }
-        ));
+        return Err(Error::NotARollbackTarget {
+            app: app.to_owned(),
+            environment: environment.to_owned(),
+            to,
+            live,
+            known: versions.iter().map(|entry| entry.version).collect(),
+        });
     }
 
     printer::stderr(&format!(
@@ -156,11 +146,10 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
     );
     printer::stdout(&out);
     if let Err(error) = recorded {
-        return Err(miette!(
-            code = Code::ErrReleaseRecord.as_str(),
-            help = "the rollback is done; `modalplan history` shows it from Modal's history",
-            "the release record of the rollback could not be written: {error}"
-        ));
+        return Err(Error::RecordNotWritten {
+            operation: crate::error::RecordedOperation::Rollback,
+            reason: error.to_string(),
+        });
     }
     Ok(if smoke.is_some_and(|smoke| !smoke.passed) {
         ExitStatus::Failure
@@ -170,16 +159,12 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
 }
 
 /// `v3` or `3`.
-fn parse_version(given: &str) -> Result<u32, Report> {
+fn parse_version(given: &str) -> Result<u32, Error> {
     given
         .strip_prefix('v')
         .unwrap_or(given)
         .parse()
-        .map_err(|_| {
-            miette!(
-                code = Code::ErrUsage.as_str(),
-                help = "write a version of `modalplan history`, e.g. `--to v3`",
-                "`--to {given}` is not a version"
-            )
+        .map_err(|_| Error::InvalidVersion {
+            given: given.to_owned(),
         })
 }

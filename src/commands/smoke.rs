@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::error::Error;
 use futures_util::future::join_all;
-use miette::Report;
 
 use super::target::{self, NameChoice};
 use crate::backend::{BackendError, ModalBackend};
@@ -20,7 +20,7 @@ enum SmokeResult {
     Skipped(&'static str),
 }
 
-pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
     target::check_environment(&manifest, &args.environment)?;
     let mut processors = Vec::new();
@@ -122,7 +122,7 @@ async fn check(
             SmokeResult::Failed(format!("ERR_SMOKE_FAILED: {message}"))
         }
         Err(SmokeFailure::Backend(BackendError::AppNotFound { .. })) => SmokeResult::Failed(
-            format!("ERR_FUNCTION_NOT_FOUND: app `{app_name}` is not deployed in `{environment}`"),
+            format!("ERR_APP_NOT_DEPLOYED: app `{app_name}` is not deployed in `{environment}`"),
         ),
         Err(SmokeFailure::Raised(message)) => SmokeResult::Failed(format!(
             "ERR_SMOKE_FAILED: `{}` raised {message}",

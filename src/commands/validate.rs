@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use miette::Report;
+use crate::error::Error;
 
 use crate::cli::{ColorChoice, DiagnosticFormat, ValidateArgs};
 use crate::exit::ExitStatus;
@@ -10,7 +10,7 @@ use crate::manifest::render::{self, Style};
 use crate::manifest::{self, Diagnostic, Severity};
 use crate::printer;
 
-pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
+pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Error> {
     let path = &args.manifest.manifest;
     let (diagnostics, summary_counts) = match manifest::load(path) {
         Ok(loaded) => {
