@@ -21,4 +21,5 @@ pub mod printer;
 pub mod registry;
 pub mod render;
 pub mod sandbox;
+pub mod settings;
 pub mod smoke;

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::error::Error;
 
@@ -24,14 +23,7 @@ fn nothing_deployed() -> Error {
     Error::Interrupted("interrupted before the deploy started: nothing was changed")
 }
 
-/// Where deploy logs go, as for `apply`.
-const LOG_DIR: &str = ".modalplan/logs";
-
-/// Limit of each registry request of the pre-flight check.
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long running work may go on after Ctrl-C.
-const GRACE_PERIOD: Duration = Duration::from_secs(30);
+use crate::settings::{GRACE_PERIOD, LOG_DIR, REGISTRY_TIMEOUT};
 
 pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
     let target = &args.target;

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::codes::Code;
 use crate::error::Error;
@@ -19,7 +18,7 @@ use crate::manifest::{self, ValidManifest};
 use crate::printer;
 use crate::registry::{Credentials, Registry, Unavailable};
 
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::settings::REGISTRY_TIMEOUT;
 
 /// One pin to make: where, and what to resolve.
 struct Request<'a> {

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::error::Error;
 
@@ -24,8 +23,7 @@ pub const READ_CONCURRENCY: usize = 8;
 /// Room for the plan in a pull-request comment: GitHub's limit less the comment's marker line.
 const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 
-/// Limit of each registry request.
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::settings::REGISTRY_TIMEOUT;
 
 pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Error> {
     let (manifest, plan) = make_plan(&args.selection, color, LockRead::Show).await?;
