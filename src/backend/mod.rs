@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::codes::Code;
 
+#[cfg(test)]
 pub mod fake;
 pub mod lock;
 pub mod modal_cli;
