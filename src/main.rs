@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     // Under GitHub Actions, registry credentials are masked before anything could print them.
     modalplan::github::actions::mask_environment_credentials();
     let cli = Cli::parse();
+    modalplan::settings::set_color(cli.color);
     match cli.color {
         ColorChoice::Always => anstream::ColorChoice::Always.write_global(),
         ColorChoice::Never => anstream::ColorChoice::Never.write_global(),

@@ -9,7 +9,7 @@ use crate::error::Error;
 
 use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, report};
 use crate::backend::ModalBackend;
-use crate::cli::{ApplyArgs, ColorChoice};
+use crate::cli::ApplyArgs;
 use crate::exit::ExitStatus;
 use crate::manifest::{self, ValidManifest};
 use crate::plan::{ActionKind, Plan};
@@ -18,24 +18,20 @@ use crate::{printer, render};
 /// Plans (or checks the saved plan) while taking the apply lock, then applies and releases the lock
 /// (see [`super::apply_lock`]). Until the executor starts, a signal cuts the run: nothing was changed.
 /// Once it runs, a signal makes it start nothing new and wind down (see [`crate::interrupt`]).
-pub async fn run(
-    args: &ApplyArgs,
-    color: ColorChoice,
-    interrupt: &Interrupt,
-) -> Result<ExitStatus, Error> {
+pub async fn run(args: &ApplyArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
     super::apply_lock::run_locked(
         args,
         interrupt,
-        || prepare(args, color),
+        || prepare(args),
         async |(manifest, plan)| execute(args, &manifest, &plan, interrupt).await,
     )
     .await
 }
 
 /// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.
-async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest, Plan), Error> {
+async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
     Ok(match &args.plan_file {
-        None => super::plan::make_plan(&args.selection, color, super::plan::LockRead::Skip).await?,
+        None => super::plan::make_plan(&args.selection, super::plan::LockRead::Skip).await?,
         Some(path) => {
             let manifest = manifest::load(&args.selection.manifest.manifest)
                 .map_err(|errors| {

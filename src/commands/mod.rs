@@ -45,22 +45,21 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Error> {
         "interrupted: the app may or may not have been stopped; `modalplan status` shows it";
     const SYNC_CUT: &str = "interrupted: some secrets may have been written, others not; run it again to finish (each secret is replaced whole)";
     const PIN_CUT: &str = "interrupted: the manifest was not changed";
-    let color = cli.color;
     match cli.command {
-        Command::Validate(args) => validate::run(&args, color),
+        Command::Validate(args) => validate::run(&args),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
         Command::Init(args) => init::run(&args),
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
         Command::Apply(args) => {
-            with_signals(async |interrupt| apply::run(&args, color, interrupt).await).await
+            with_signals(async |interrupt| apply::run(&args, interrupt).await).await
         }
         Command::Deploy(args) => {
             with_signals(async |interrupt| deploy::run(&args, interrupt).await).await
         }
         Command::ForceUnlock(args) => cut(force_unlock::run(&args), Some(UNLOCK_CUT)).await,
-        Command::Plan(args) => cut(plan::run(&args, color), Some(NOTHING_CHANGED)).await,
+        Command::Plan(args) => cut(plan::run(&args), Some(NOTHING_CHANGED)).await,
         Command::Status(args) => cut(status::run(&args), Some(NOTHING_CHANGED)).await,
         Command::Secrets(SecretsCommand::Check(args)) => {
             cut(secrets::check(&args), Some(NOTHING_CHANGED)).await

@@ -1,6 +1,5 @@
 //! `modalplan plan`: read the manifest, read Modal (one helper process), check the registry, plan, render.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use crate::error::Error;
@@ -9,7 +8,7 @@ use crate::backend::lock::LockState;
 use crate::backend::modal_cli::{CliConfig, ModalCli};
 use crate::backend::retry::{Backoff, RetryPolicy};
 use crate::backend::{BackendError, ModalBackend, Observed};
-use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
+use crate::cli::{PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
 use crate::github::annotate;
 use crate::manifest::{self, ValidManifest};
@@ -25,8 +24,8 @@ const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 
 use crate::settings::REGISTRY_TIMEOUT;
 
-pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Error> {
-    let (manifest, plan) = make_plan(&args.selection, color, LockRead::Show).await?;
+pub async fn run(args: &PlanArgs) -> Result<ExitStatus, Error> {
+    let (manifest, plan) = make_plan(&args.selection, LockRead::Show).await?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan),
         PlanFormat::Json => render::json(&plan),
@@ -74,7 +73,6 @@ pub enum LockRead {
 /// file both start from.
 pub async fn make_plan(
     selection: &SelectionArgs,
-    color: ColorChoice,
     locks: LockRead,
 ) -> Result<(ValidManifest, Plan), Error> {
     let environment = |name: &str| std::env::var(name).ok();
@@ -90,16 +88,10 @@ pub async fn make_plan(
         &loaded.warnings,
     ));
     if !loaded.warnings.is_empty() {
-        let style = if match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stderr().is_terminal(),
-        } {
-            manifest::render::Style::Terminal
-        } else {
-            manifest::render::Style::Plain
-        };
-        printer::stderr(&manifest::render::human(&loaded.warnings, style));
+        printer::stderr(&manifest::render::human(
+            &loaded.warnings,
+            crate::settings::diagnostic_style(),
+        ));
     }
     let manifest = loaded.manifest;
     let mut options = PlanOptions::select(&manifest, &selection.environments, &selection.targets)

@@ -1,14 +1,13 @@
 //! What the commands for people share: the manifest, the processor a `--ref` names (with a did-you-mean),
 //! the environment, the app name they act on, and the backend.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::modal_cli::ModalCli;
 use crate::backend::{BackendError, ModalBackend};
 use crate::error::Error;
-use crate::manifest::render::{self, Style};
+use crate::manifest::render;
 use crate::manifest::valid::{Deployment, Processor};
 use crate::manifest::{self, ValidManifest};
 use crate::naming::{AppName, ProcessorRef};
@@ -26,7 +25,10 @@ pub fn load_manifest(path: &Path) -> Result<ValidManifest, Error> {
 /// Prints the warnings [`load_manifest_deferring_warnings`] kept back.
 pub fn print_warnings(warnings: &[manifest::Diagnostic]) {
     if !warnings.is_empty() {
-        printer::stderr(&render::human(warnings, style()));
+        printer::stderr(&render::human(
+            warnings,
+            crate::settings::diagnostic_style(),
+        ));
     }
 }
 
@@ -38,7 +40,10 @@ pub fn load_manifest_deferring_warnings(
     match manifest::load(path) {
         Ok(loaded) => Ok((loaded.manifest, loaded.warnings)),
         Err(errors) => {
-            printer::stderr(&render::human(&errors.diagnostics, style()));
+            printer::stderr(&render::human(
+                &errors.diagnostics,
+                crate::settings::diagnostic_style(),
+            ));
             let count = errors.error_count();
             let code = errors
                 .errors()
@@ -52,14 +57,6 @@ pub fn load_manifest_deferring_warnings(
                 count,
             })
         }
-    }
-}
-
-fn style() -> Style {
-    if std::io::stderr().is_terminal() {
-        Style::Terminal
-    } else {
-        Style::Plain
     }
 }
 
