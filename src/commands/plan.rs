@@ -7,12 +7,12 @@ use crate::error::Error;
 use crate::backend::lock::LockState;
 use crate::backend::modal_cli::{CliConfig, ModalCli};
 use crate::backend::retry::{Backoff, RetryPolicy};
-use crate::backend::{BackendError, ModalBackend, Observed};
+use crate::backend::{ModalBackend, Observed};
 use crate::cli::{PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
 use crate::github::annotate;
 use crate::manifest::{self, ValidManifest};
-use crate::plan::{self, Plan, PlanOptions, SelectionError};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::registry::{Credentials, Registry};
 use crate::{printer, render, sandbox};
 
@@ -95,7 +95,7 @@ pub async fn make_plan(
     }
     let manifest = loaded.manifest;
     let mut options = PlanOptions::select(&manifest, &selection.environments, &selection.targets)
-        .map_err(|error| selection_report(&error))?;
+        .map_err(Error::Selection)?;
     options.prune = selection.prune;
     options.retry_failed = selection.retry_failed;
     options.code = code_snapshot(&manifest)?;
@@ -111,10 +111,7 @@ pub async fn make_plan(
     let backend = backend_for(&manifest);
     let mut request = options.observe_request(&manifest);
     request.locks = locks == LockRead::Show && options.sandbox.is_none();
-    let observed = backend
-        .observe(&request)
-        .await
-        .map_err(|error| backend_report(&error))?;
+    let observed = backend.observe(&request).await.map_err(Error::backend)?;
     printer::stderr(&unread_lock_warnings(&observed));
     if !selection.no_registry_check {
         let images: Vec<_> = manifest
@@ -187,13 +184,4 @@ fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
         path: path.to_owned(),
         source: error,
     })
-}
-
-fn selection_report(error: &SelectionError) -> Error {
-    Error::Selection(error.clone())
-}
-
-/// A backend error with its code and fix.
-pub fn backend_report(error: &BackendError) -> Error {
-    Error::backend(error.clone())
 }
