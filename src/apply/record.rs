@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use super::ApplySettings;
-use super::executor::Attempt;
+use super::app::Attempt;
 use super::report::{AppError, Outcome};
 use crate::backend::ModalBackend;
 use crate::backend::releases::{
