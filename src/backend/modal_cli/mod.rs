@@ -124,8 +124,6 @@ pub struct ModalCli {
     pub permits: Arc<Semaphore>,
     /// How transient failures are retried (`retrying.rs`).
     pub retry: crate::backend::retry::RetryPolicy,
-    /// The helper process this backend and its clones share ([`session`]), started on first use.
-    pub session: session::SessionCell,
 }
 
 impl ModalCli {
@@ -134,7 +132,6 @@ impl ModalCli {
             config,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             retry: crate::backend::retry::RetryPolicy::default(),
-            session: session::SessionCell::default(),
         }
     }
 

@@ -1,10 +1,11 @@
 # modalplan's session helper: one process that answers many requests, so that an apply starts one Python
 # process for its reads, smoke calls and release records instead of three or four per app.
 #
-# Run by `python -c` on the CLI's interpreter with the text "MODALPLAN_SESSION = True", observe.py, call.py
-# and this file, in that order (src/backend/modal_cli/session.rs). Reads one JSON request per line on
-# stdin: {"id": N, "op": "observe" | "call", "request": {...}} ("observe" takes observe.py's request,
-# record mode included; "call" takes call.py's). Writes one line per request, in the order they finish:
+# Run by `python -c` on the CLI's interpreter with a comment line naming it, the text
+# "MODALPLAN_SESSION = True", observe.py, call.py and this file, in that order
+# (src/backend/modal_cli/session.rs). Reads one JSON request per line on stdin:
+# {"id": N, "op": "observe" | "call", "request": {...}} ("observe" takes observe.py's request, record mode
+# included; "call" takes call.py's). Writes one line per request, in the order they finish:
 # {"id": N, "reply": DOCUMENT}, DOCUMENT being what the one-shot helper would print (for a call, its object
 # without the MODALPLAN_RESULT marker). Stdout carries only these lines: anything else the SDK prints goes
 # to stderr. Ends when stdin closes. If the SDK cannot be imported, observe.py's one line (no "id") is
@@ -46,7 +47,7 @@ def handle(identifier, op, request):
             document = session_call(request)
         else:
             document = failure_document("internal", f"the session helper has no operation {op!r}")
-    except Exception as error:  # noqa: BLE001
+    except BaseException as error:  # noqa: BLE001 - a SystemExit too: every request gets its reply
         last = traceback.format_exception_only(type(error), error)[-1].strip()
         document = failure_document("internal", f"the session helper failed: {last}")
     reply(identifier, document)

@@ -7,17 +7,22 @@
 //! one-shot helper (`observe.py`, `call.py`) would print, read by the same code. When the session cannot
 //! start, or ends before it answers (an SDK it does not fit, an interpreter that is not Python), the
 //! request runs as before, in its own one-shot helper process, with the same fallbacks.
-//! Off unless `MODALPLAN_SESSION=1` (not yet verified against the integration suite).
+//!
+//! `apply` turns it on for its run ([`enable_for_run`]) and ends it when done ([`close`]), so an apply
+//! starts `modal deploy` once per app, the apply lock's helper and this one process, whatever the number
+//! of apps; `plan`, `status` and the other commands make one read or call and keep their one-shot helper.
+//! `MODALPLAN_SESSION=off` ([`crate::settings::session_helper`]) forces the one-shot helpers. Which path
+//! a run took is in its debug log (`RUST_LOG=modalplan=debug`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
-use tokio::sync::{OnceCell, oneshot};
+use tokio::sync::oneshot;
 
 use super::ModalCli;
 use super::actions::CALL_HELPER;
@@ -28,9 +33,12 @@ use crate::backend::process::{ProcessOutput, ProcessSpec};
 /// The session helper's own part, run after `observe.py` and `call.py`.
 pub const SESSION_HELPER: &str = include_str!("session.py");
 
-/// The text the session runs: the two one-shot helpers without their `main`, then the session loop.
+/// The text the session runs: the two one-shot helpers without their `main`, then the session loop. Its
+/// first line names it in a process listing.
 pub fn session_source() -> String {
-    format!("MODALPLAN_SESSION = True\n{OBSERVE_HELPER}\n{CALL_HELPER}\n{SESSION_HELPER}")
+    format!(
+        "# modalplan's session helper: observe.py, call.py and session.py\nMODALPLAN_SESSION = True\n{OBSERVE_HELPER}\n{CALL_HELPER}\n{SESSION_HELPER}"
+    )
 }
 
 /// What a request goes to.
@@ -60,12 +68,11 @@ pub struct Session {
     /// Requests waiting for their reply; `None` once the helper ended.
     waiters: Waiters,
     next: AtomicU64,
+    /// Its process id, for the debug log.
+    pid: Option<u32>,
     /// Killed when the last handle goes (the helper also ends when its standard input closes).
     _child: Mutex<Child>,
 }
-
-/// The session of one backend, started on first use; `None` when it could not start.
-pub type SessionCell = Arc<OnceCell<Option<Arc<Session>>>>;
 
 #[derive(Deserialize)]
 struct Line {
@@ -85,6 +92,7 @@ impl Session {
             stdin: Some(Vec::new()),
         };
         let mut child = spec.spawn().map_err(|error| error.to_string())?;
+        let pid = child.id();
         let stdin = child.stdin.take().ok_or("no standard input")?;
         let stdout = child.stdout.take().ok_or("no standard output")?;
         let stderr = child.stderr.take().ok_or("no standard error")?;
@@ -107,6 +115,9 @@ impl Session {
                 }
             }
             // Ended: every request still waiting runs in its own helper instead.
+            tracing::debug!(
+                "the session helper ended; what it was still asked runs in one-shot helpers"
+            );
             reading
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -123,8 +134,14 @@ impl Session {
             stdin: tokio::sync::Mutex::new(stdin),
             waiters,
             next: AtomicU64::new(1),
+            pid,
             _child: Mutex::new(child),
         })
+    }
+
+    /// How many requests it was sent.
+    fn asked(&self) -> u64 {
+        self.next.load(Ordering::Relaxed) - 1
     }
 
     /// The reply to one request, `None` when the session ended before answering; `Err` at `timeout`.
@@ -163,30 +180,76 @@ impl Session {
     }
 }
 
-fn enabled() -> bool {
-    // Opt-in until the process-count tests and both pinned CLIs have run through it.
-    matches!(
-        std::env::var("MODALPLAN_SESSION").as_deref(),
-        Ok("1" | "on")
-    )
+/// Whether this run carries its helper requests in the session (set by [`enable_for_run`]).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The run's session: started on the first request after [`enable_for_run`], ended by [`close`].
+static SLOT: tokio::sync::Mutex<Slot> = tokio::sync::Mutex::const_new(Slot::Idle);
+
+#[derive(Debug)]
+enum Slot {
+    /// Not asked for yet.
+    Idle,
+    Running(Arc<Session>),
+    /// It could not start (or the run closed it): every request runs in its own helper.
+    Unavailable,
+}
+
+/// Makes the rest of this run (an `apply`) send its reads, re-checks, read-backs, smoke calls and release
+/// records to one session helper, unless [`settings::session_helper`](crate::settings::session_helper)
+/// is off. Without it every request runs in its own one-shot helper process, as `plan`'s one read does.
+pub fn enable_for_run() {
+    if crate::settings::session_helper() {
+        ENABLED.store(true, Ordering::Relaxed);
+    } else {
+        tracing::debug!(
+            "MODALPLAN_SESSION is off: one helper process per read, smoke call and release record"
+        );
+    }
+}
+
+/// Ends the run's session, if one runs: its standard input closes and the process is killed (every
+/// request has had its answer by then). Later requests run in one-shot helpers.
+pub async fn close() {
+    ENABLED.store(false, Ordering::Relaxed);
+    let mut slot = SLOT.lock().await;
+    if let Slot::Running(session) = std::mem::replace(&mut *slot, Slot::Unavailable) {
+        tracing::debug!(
+            "the session helper answered {} requests; ending it",
+            session.asked()
+        );
+    }
 }
 
 async fn session(cli: &ModalCli) -> Option<Arc<Session>> {
-    if !enabled() {
+    if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
-    cli.session
-        .get_or_init(|| async {
-            match Session::start(cli) {
-                Ok(session) => Some(Arc::new(session)),
-                Err(reason) => {
-                    tracing::debug!("the session helper did not start ({reason})");
-                    None
-                }
+    let mut slot = SLOT.lock().await;
+    match &*slot {
+        Slot::Running(session) => Some(Arc::clone(session)),
+        Slot::Unavailable => None,
+        Slot::Idle => match Session::start(cli) {
+            Ok(session) => {
+                tracing::debug!(
+                    "the session helper (pid {}) carries this run's reads, smoke calls and release records",
+                    session
+                        .pid
+                        .map_or_else(|| "?".to_owned(), |pid| pid.to_string())
+                );
+                let session = Arc::new(session);
+                *slot = Slot::Running(Arc::clone(&session));
+                Some(session)
             }
-        })
-        .await
-        .clone()
+            Err(reason) => {
+                tracing::debug!(
+                    "the session helper did not start ({reason}): one helper process per request"
+                );
+                *slot = Slot::Unavailable;
+                None
+            }
+        },
+    }
 }
 
 /// Runs one helper request: through the session when it answers, else as `spec` (the one-shot helper
