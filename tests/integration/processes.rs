@@ -158,6 +158,7 @@ fn apply(
         ])
         .envs(recorder.envs())
         .env("PATH", git.path())
+        .env("RUST_LOG", "modalplan=debug")
         .envs(extra_env.iter().copied())
         .output()
         .expect("run modalplan");
@@ -203,6 +204,12 @@ fn an_apply_of_three_apps_starts_three_deploys_one_session_helper_and_the_lock_h
             "{cli:?}: {}",
             describe(&output)
         );
+        assert!(
+            text(&output.stderr)
+                .contains("carries this run's reads, smoke calls and release records"),
+            "{cli:?}: the debug log names the path taken: {}",
+            describe(&output)
+        );
         // Each app's smoke call reached Modal once, through the session.
         assert_eq!(smoke_calls, 3, "{cli:?}");
         assert_eq!(
@@ -219,8 +226,7 @@ fn an_apply_of_three_apps_starts_three_deploys_one_session_helper_and_the_lock_h
 const DEPLOY_GIT: usize = 4;
 
 #[test]
-fn with_the_session_off_each_read_call_and_record_has_its_own_helper_and_the_apply_reads_the_same()
-{
+fn with_the_session_off_each_request_has_its_own_helper_and_the_apply_reads_the_same() {
     let (output, started, git, smoke_calls) = apply(ModalCli::New, &[("MODALPLAN_SESSION", "off")]);
     assert_eq!(
         started,
@@ -234,6 +240,11 @@ fn with_the_session_off_each_read_call_and_record_has_its_own_helper_and_the_app
             ),
         ]),
         "{}",
+        describe(&output)
+    );
+    assert!(
+        text(&output.stderr).contains("MODALPLAN_SESSION is off: one helper process per read"),
+        "the debug log names the path taken: {}",
         describe(&output)
     );
     assert_eq!(smoke_calls, 3);
