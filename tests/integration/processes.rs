@@ -206,7 +206,7 @@ fn an_apply_of_three_apps_starts_three_deploys_one_session_helper_and_the_lock_h
         );
         assert!(
             text(&output.stderr)
-                .contains("carries this run's reads, smoke calls and release records"),
+                .contains("this run's reads, smoke calls and release records go to it"),
             "{cli:?}: the debug log names the path taken: {}",
             describe(&output)
         );

@@ -10,6 +10,8 @@
 # without the MODALPLAN_RESULT marker). Stdout carries only these lines: anything else the SDK prints goes
 # to stderr. Ends when stdin closes. If the SDK cannot be imported, observe.py's one line (no "id") is
 # printed and the process exits: modalplan then runs the one-shot helpers.
+# ruff: noqa: F821 - json, sys, traceback, answer, failure_document, answer_call and timed_out are defined
+# by observe.py and call.py, which run before this file in the same namespace.
 import concurrent.futures
 import os
 import threading

@@ -232,7 +232,7 @@ async fn session(cli: &ModalCli) -> Option<Arc<Session>> {
         Slot::Idle => match Session::start(cli) {
             Ok(session) => {
                 tracing::debug!(
-                    "the session helper (pid {}) carries this run's reads, smoke calls and release records",
+                    "the session helper started (pid {}): this run's reads, smoke calls and release records go to it",
                     session
                         .pid
                         .map_or_else(|| "?".to_owned(), |pid| pid.to_string())
