@@ -65,6 +65,11 @@ pub struct SelectionArgs {
     /// deploy it again on purpose.
     #[arg(long)]
     pub retry_failed: bool,
+
+    /// Let creates and updates that `[promotion]` holds back (`ERR_NOT_PROMOTED`) go ahead, for this run
+    /// only: each is warned about, and its release record says the check was skipped.
+    #[arg(long)]
+    pub skip_promotion_check: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -77,14 +77,18 @@ async fn execute(
     let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(manifest));
 
     printer::stderr(&render::text(plan));
-    if let Some(blocked) = plan
-        .actions
-        .iter()
-        .find(|action| action.kind == ActionKind::Blocked)
-    {
+    // A change the promotion gate holds back does not stop the others: it is reported as not started.
+    if let Some(blocked) = plan.actions.iter().find(|action| {
+        action.kind == ActionKind::Blocked
+            && action
+                .blockers
+                .iter()
+                .any(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
+    }) {
         let code = blocked
             .blockers
-            .first()
+            .iter()
+            .find(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
             .map_or("ERR_USAGE", |finding| finding.code.as_str());
         return Err(miette!(
             code = code,
@@ -93,7 +97,8 @@ async fn execute(
             plan.summary().blocked
         ));
     }
-    if !plan.has_changes() {
+    let not_promoted = plan.summary().blocked;
+    if !plan.has_changes() && not_promoted == 0 {
         printer::stdout("No changes: Modal matches the manifest. Nothing to apply.\n");
         return Ok(ExitStatus::Success);
     }

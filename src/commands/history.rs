@@ -175,6 +175,7 @@ mod tests {
             smoke: None,
             restored: None,
             rollback_of: None,
+            promotion_skipped: None,
         }
     }
 
@@ -198,6 +199,7 @@ mod tests {
         let rollback = ReleaseRecord {
             restored: Some(3),
             rollback_of: Some(4),
+            promotion_skipped: None,
             ..record(5, good, ReleaseOperation::Rollback)
         };
         let records = [record(3, good, ReleaseOperation::Deploy), failed, rollback];
