@@ -290,12 +290,12 @@ pub struct ApplyArgs {
     pub no_rollback: bool,
 
     /// Where deploy logs are written.
-    #[arg(long, value_name = "DIR", default_value = ".modalplan/logs")]
+    #[arg(long, value_name = "DIR", default_value = crate::settings::LOG_DIR)]
     pub log_dir: PathBuf,
 
     /// After Ctrl-C or SIGTERM, how long running deploys may go on before they are killed (and what they
     /// changed rolled back); a second signal ends it at once.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::settings::GRACE_PERIOD_SECONDS)]
     pub grace_period: u64,
 
     /// How long to wait for the apply lock while another run holds it (`30s`, `10m`); the plan is then

@@ -29,6 +29,7 @@ pub enum Code {
     // Modal and the deploy path.
     ErrMissingSecret,
     ErrImageUnavailable,
+    ErrAppNotDeployed,
     ErrFunctionNotFound,
     /// A function called by `modalplan invoke` raised an exception.
     ErrFunctionFailed,
@@ -85,6 +86,7 @@ impl Code {
         Code::ErrInvalidPath,
         Code::ErrMissingSecret,
         Code::ErrImageUnavailable,
+        Code::ErrAppNotDeployed,
         Code::ErrFunctionNotFound,
         Code::ErrFunctionFailed,
         Code::ErrDeployFailed,
@@ -131,6 +133,7 @@ impl Code {
             Code::ErrInvalidPath => "ERR_INVALID_PATH",
             Code::ErrMissingSecret => "ERR_MISSING_SECRET",
             Code::ErrImageUnavailable => "ERR_IMAGE_UNAVAILABLE",
+            Code::ErrAppNotDeployed => "ERR_APP_NOT_DEPLOYED",
             Code::ErrFunctionNotFound => "ERR_FUNCTION_NOT_FOUND",
             Code::ErrFunctionFailed => "ERR_FUNCTION_FAILED",
             Code::ErrDeployFailed => "ERR_DEPLOY_FAILED",

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     // Under GitHub Actions, registry credentials are masked before anything could print them.
     modalplan::github::actions::mask_environment_credentials();
     let cli = Cli::parse();
+    modalplan::settings::set_color(cli.color);
     match cli.color {
         ColorChoice::Always => anstream::ColorChoice::Always.write_global(),
         ColorChoice::Never => anstream::ColorChoice::Never.write_global(),
@@ -37,9 +38,10 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match outcome {
         Ok(status) => status.into(),
-        Err(report) => {
-            printer::stderr(&format!("{report:?}\n"));
-            modalplan::commands::exit_status_of(&report).into()
+        Err(error) => {
+            let status = error.exit_status();
+            printer::stderr(&format!("{:?}\n", miette::Report::new(error)));
+            status.into()
         }
     }
 }

@@ -11,15 +11,19 @@ use std::time::Duration;
 
 use crate::plan::ActionKind;
 
+mod app;
+mod contract;
 mod executor;
 pub mod lock;
 mod record;
+mod recover;
 pub mod report;
 pub mod saved;
 #[cfg(test)]
 mod tests;
 
-pub use executor::{deploy_environment, execute, mock_payload, smoke_envelope_error};
+pub use contract::deploy_environment;
+pub use executor::execute;
 pub use report::{AppError, AppReport, ApplyReport, Outcome};
 
 pub use crate::interrupt::{Interrupt, InterruptHandle};

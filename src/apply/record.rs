@@ -2,7 +2,7 @@
 //! failure what undid it (the rollback, or the stop of a new app); a prune's stop.
 
 use super::ApplySettings;
-use super::executor::Attempt;
+use super::app::Attempt;
 use super::report::{AppError, Outcome};
 use crate::backend::ModalBackend;
 use crate::backend::releases::{

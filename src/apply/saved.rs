@@ -15,7 +15,6 @@ use std::path::Path;
 
 use crate::render::json::{INTEGRITY_KEY, integrity};
 
-use super::executor::{describe_live, describe_planned, live_matches};
 use crate::backend::{AppState, BackendError, ModalBackend, ObserveRequest};
 use crate::codes::Code;
 use crate::plan::model::PLAN_FORMAT_VERSION;
@@ -220,13 +219,13 @@ pub async fn check_current(
                 .and_then(|environment| environment.apps.get(&action.app_name))
                 .filter(|app| app.state == AppState::Deployed)
                 .and_then(|app| app.live.as_ref());
-            (!live_matches(action.before.as_ref(), live)).then(|| {
+            (!crate::plan::model::Live::matches(action.before.as_ref(), live)).then(|| {
                 format!(
                     "  {}/{}: {} when planned, {} now",
                     action.environment,
                     action.app_name,
-                    describe_planned(action.before.as_ref()),
-                    describe_live(live)
+                    crate::render::words::planned_deployment(action.before.as_ref()),
+                    crate::render::words::live_deployment(live)
                 )
             })
         })

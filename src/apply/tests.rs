@@ -743,27 +743,6 @@ async fn kill_a_hanging_deploy(grace_period: Duration, signals: usize) {
 }
 
 #[test]
-fn envelopes_with_an_error_status_fail_and_others_pass() {
-    assert_eq!(
-        smoke_envelope_error(&serde_json::json!({"status": "error", "error": {"message": "m"}})),
-        Some("m".into())
-    );
-    assert_eq!(
-        smoke_envelope_error(&serde_json::json!({"status": "FAILED", "message": "x"})),
-        Some("x".into())
-    );
-    assert_eq!(
-        smoke_envelope_error(&serde_json::json!({"status": "error"})),
-        Some("the smoke function returned status `error`".into())
-    );
-    assert_eq!(
-        smoke_envelope_error(&serde_json::json!({"status": "ok"})),
-        None
-    );
-    assert_eq!(smoke_envelope_error(&serde_json::json!([1, 2])), None);
-}
-
-#[test]
 fn the_summary_table_names_each_outcome_version_and_failure() {
     let report = ApplyReport {
         apps: vec![

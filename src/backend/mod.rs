@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::codes::Code;
 
+#[cfg(test)]
 pub mod fake;
 pub mod lock;
 pub mod modal_cli;
@@ -90,9 +91,9 @@ impl BackendError {
             BackendError::CliMissing { .. }
             | BackendError::NotLoggedIn { .. }
             | BackendError::UnknownEnvironment { .. }
-            | BackendError::AppNotFound { .. }
             | BackendError::CommandFailed { .. }
             | BackendError::UnexpectedOutput { .. } => Code::ErrModalCli,
+            BackendError::AppNotFound { .. } => Code::ErrAppNotDeployed,
             BackendError::FunctionNotFound { .. } => Code::ErrFunctionNotFound,
             BackendError::Timeout { .. } => Code::ErrModalTimeout,
             BackendError::DeployFailed { .. } => Code::ErrDeployFailed,

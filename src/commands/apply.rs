@@ -5,11 +5,11 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, report};
 use crate::backend::ModalBackend;
-use crate::cli::{ApplyArgs, ColorChoice};
+use crate::cli::ApplyArgs;
 use crate::exit::ExitStatus;
 use crate::manifest::{self, ValidManifest};
 use crate::plan::{ActionKind, Plan};
@@ -18,24 +18,20 @@ use crate::{printer, render};
 /// Plans (or checks the saved plan) while taking the apply lock, then applies and releases the lock
 /// (see [`super::apply_lock`]). Until the executor starts, a signal cuts the run: nothing was changed.
 /// Once it runs, a signal makes it start nothing new and wind down (see [`crate::interrupt`]).
-pub async fn run(
-    args: &ApplyArgs,
-    color: ColorChoice,
-    interrupt: &Interrupt,
-) -> Result<ExitStatus, Report> {
+pub async fn run(args: &ApplyArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
     super::apply_lock::run_locked(
         args,
         interrupt,
-        || prepare(args, color),
+        || prepare(args),
         async |(manifest, plan)| execute(args, &manifest, &plan, interrupt).await,
     )
     .await
 }
 
 /// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.
-async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest, Plan), Report> {
+async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
     Ok(match &args.plan_file {
-        None => super::plan::make_plan(&args.selection, color, super::plan::LockRead::Skip).await?,
+        None => super::plan::make_plan(&args.selection, super::plan::LockRead::Skip).await?,
         Some(path) => {
             let manifest = manifest::load(&args.selection.manifest.manifest)
                 .map_err(|errors| {
@@ -43,10 +39,10 @@ async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest,
                         |name| std::env::var(name).ok(),
                         &errors.diagnostics,
                     ));
-                    Report::new(errors)
+                    Error::from(errors)
                 })?
                 .manifest;
-            let mut plan = apply::saved::load(path).map_err(|error| coded(error.code(), &error))?;
+            let mut plan = apply::saved::load(path).map_err(|error| Error::SavedPlan { error })?;
             // Its notes of locks held when it was made are old news: this apply takes the locks.
             plan.locks.clear();
             let code = super::plan::code_snapshot(&manifest)?;
@@ -58,8 +54,8 @@ async fn prepare(args: &ApplyArgs, color: ColorChoice) -> Result<(ValidManifest,
             )
             .await
             .map_err(|error| match error {
-                apply::saved::SavedPlanError::Backend(error) => super::plan::backend_report(&error),
-                other => coded(other.code(), &other),
+                apply::saved::SavedPlanError::Backend(error) => Error::backend(error),
+                other => Error::SavedPlan { error: other },
             })?;
             (manifest, plan)
         }
@@ -72,7 +68,7 @@ async fn execute(
     manifest: &ValidManifest,
     plan: &Plan,
     interrupt: &Interrupt,
-) -> Result<ExitStatus, Report> {
+) -> Result<ExitStatus, Error> {
     let parallelism = usize::from(args.parallelism);
     let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(manifest));
 
@@ -89,13 +85,11 @@ async fn execute(
             .blockers
             .iter()
             .find(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
-            .map_or("ERR_USAGE", |finding| finding.code.as_str());
-        return Err(miette!(
-            code = code,
-            help = "fix what the plan lists under each blocked app, then plan again",
-            "the plan has {} blocked action(s): nothing was applied",
-            plan.summary().blocked
-        ));
+            .map_or(crate::codes::Code::ErrUsage, |finding| finding.code);
+        return Err(Error::PlanBlocked {
+            code,
+            count: plan.summary().blocked,
+        });
     }
     let not_promoted = plan.summary().blocked;
     if !plan.has_changes() && not_promoted == 0 {
@@ -112,7 +106,7 @@ async fn execute(
         });
         let Some(answer) = interrupt.cut(read).await else {
             printer::stderr("\n");
-            return Err(super::interrupted(
+            return Err(Error::Interrupted(
                 "interrupted at the prompt: nothing was changed",
             ));
         };
@@ -176,8 +170,4 @@ async fn execute(
         ));
     }
     Ok(report.exit_status())
-}
-
-fn coded(code: crate::codes::Code, error: &dyn std::fmt::Display) -> Report {
-    miette!(code = code.as_str(), "{error}")
 }

@@ -10,12 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use crate::apply::lock::{LockedError, ReleaseProblem, holder_from, under_lock};
 use crate::backend::lock::{ApplyLocks, LockRecord, LockRequest};
 use crate::cli::ApplyArgs;
-use crate::codes::Code;
 use crate::exit::ExitStatus;
 use crate::interrupt::Interrupt;
 use crate::manifest::{self, ValidManifest};
@@ -34,12 +33,12 @@ pub async fn run_locked<Prep, PrepFut, Body, BodyFut>(
     interrupt: &Interrupt,
     prepare: Prep,
     body: Body,
-) -> Result<ExitStatus, Report>
+) -> Result<ExitStatus, Error>
 where
     Prep: FnMut() -> PrepFut,
-    PrepFut: Future<Output = Result<(ValidManifest, Plan), Report>>,
+    PrepFut: Future<Output = Result<(ValidManifest, Plan), Error>>,
     Body: FnOnce((ValidManifest, Plan)) -> BodyFut,
-    BodyFut: Future<Output = Result<ExitStatus, Report>>,
+    BodyFut: Future<Output = Result<ExitStatus, Error>>,
 {
     if args.no_lock {
         printer::stderr(
@@ -66,9 +65,7 @@ where
                 }
                 drop(locked);
                 crate::interrupt::settle().await;
-                return Err(super::interrupted(
-                    "interrupted before anything was applied: nothing was changed",
-                ));
+                return Err(Error::Interrupted("interrupted before anything was applied: nothing was changed"));
             }
         }
     };
@@ -144,24 +141,13 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
     Some((super::plan::backend_for(&manifest), request))
 }
 
-fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Report {
-    let waited = if waited.is_zero() {
-        String::new()
-    } else {
-        format!(
-            " after waiting {}",
-            crate::manifest::duration::format(waited)
-        )
-    };
-    miette!(
-        code = Code::ErrLocked.as_str(),
-        help = format!(
-            "wait for that run to end, or pass `--lock-timeout 10m` to wait for it; if that run is gone (its last heartbeat is old), remove its lock: `modalplan force-unlock --env {environment} {}`",
-            lock.id
-        ),
-        "the apply lock of `{environment}` is {}{waited}: nothing was applied",
-        words::lock_holder(lock)
-    )
+fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Error {
+    let waited = (!waited.is_zero()).then(|| crate::manifest::duration::format(waited));
+    Error::Locked {
+        environment: environment.to_owned(),
+        lock: Box::new(lock.clone()),
+        waited,
+    }
 }
 
 fn release_warning(problem: &ReleaseProblem) -> String {

@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::target::{self, NameChoice};
 use crate::apply::{self, ApplySettings, Event, Interrupt, Outcome};
@@ -20,20 +19,13 @@ use crate::printer;
 use crate::registry::{Credentials, Registry};
 
 /// The diagnostic of a deploy cut before it started.
-fn nothing_deployed() -> Report {
-    super::interrupted("interrupted before the deploy started: nothing was changed")
+fn nothing_deployed() -> Error {
+    Error::Interrupted("interrupted before the deploy started: nothing was changed")
 }
 
-/// Where deploy logs go, as for `apply`.
-const LOG_DIR: &str = ".modalplan/logs";
+use crate::settings::{GRACE_PERIOD, LOG_DIR, REGISTRY_TIMEOUT};
 
-/// Limit of each registry request of the pre-flight check.
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long running work may go on after Ctrl-C.
-const GRACE_PERIOD: Duration = Duration::from_secs(30);
-
-pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus, Report> {
+pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
     let target = &args.target;
     let manifest = target::load_manifest(&target.manifest.manifest)?;
     target::check_environment(&manifest, &target.environment)?;
@@ -79,11 +71,10 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     plan.actions
         .retain(|action| action.reference.as_deref() == Some(reference.as_str()));
     let Some(action) = plan.actions.first_mut() else {
-        return Err(miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            "nothing to deploy for {reference} in `{}`",
-            target.environment
-        ));
+        return Err(Error::NothingToDeploy {
+            reference: reference.clone(),
+            environment: target.environment.clone(),
+        });
     };
     if action.kind == ActionKind::Blocked {
         let messages: Vec<String> = action
@@ -95,14 +86,15 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         let code = action
             .blockers
             .first()
-            .map_or("ERR_USAGE", |b| b.code.as_str());
-        return Err(miette!(
-            code = code,
-            help = format!("then deploy again:\n{}", fixes.join("\n")),
-            "cannot deploy {reference} as `{app_name}` to `{}`:\n{}",
-            target.environment,
-            messages.join("\n")
-        ));
+            .map_or(crate::codes::Code::ErrUsage, |b| b.code);
+        return Err(Error::DeployBlocked {
+            code,
+            reference: reference.clone(),
+            app: app_name.to_string(),
+            environment: target.environment.clone(),
+            messages,
+            fixes: fixes.iter().map(|fix| (*fix).to_owned()).collect(),
+        });
     }
     for warning in &plan.warnings {
         printer::stderr(&format!(
@@ -171,7 +163,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     } else {
         "smoke check disabled in the manifest"
     };
-    let payload = apply::mock_payload(&manifest.smoke.payload);
+    let payload = crate::smoke::mock_payload(&manifest.smoke.payload);
     let payload = serde_json::to_string(&payload).unwrap_or_else(|_| "{}".to_owned());
     let app_flag = target
         .app_name
@@ -194,26 +186,19 @@ fn sandbox_manifest(
     environment: &str,
     args: &DeployArgs,
     app_name: &crate::naming::AppName,
-) -> Result<ValidManifest, Report> {
+) -> Result<ValidManifest, Error> {
     let mut deployment = processor
         .deployments
         .get(environment)
         .cloned()
-        .ok_or_else(|| {
-            miette!(
-                code = crate::codes::Code::ErrUsage.as_str(),
-                "no deployment in `{environment}`"
-            )
+        .ok_or_else(|| Error::NoDeployment {
+            environment: environment.to_owned(),
         })?;
     if let Some(image) = &args.image {
-        deployment.image = crate::manifest::image::parse(image).map_err(|error| {
-            miette!(
-                code = crate::codes::Code::ErrImageUnpinned.as_str(),
-                help = "pin it by digest: --image REGISTRY/REPOSITORY@sha256:<64 hex> (`docker buildx imagetools inspect IMAGE` prints the digest)",
-                "`--image`: {}",
-                error.message()
-            )
-        })?;
+        deployment.image =
+            crate::manifest::image::parse(image).map_err(|error| Error::ImageNotPinned {
+                reason: error.message().to_string(),
+            })?;
     }
     if let Some(secrets) = &args.secrets {
         let mut names: Vec<String> = Vec::new();
@@ -225,11 +210,9 @@ fn sandbox_manifest(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
             {
-                return Err(miette!(
-                    code = crate::codes::Code::ErrInvalidSecretName.as_str(),
-                    help = "secret names are letters, digits, `_`, `-` and `.`, separated by commas: --secrets OPENAI_API_KEY,LITELLM_API_BASE",
-                    "`--secrets`: `{name}` is not a secret name"
-                ));
+                return Err(Error::InvalidSecretName {
+                    name: name.to_owned(),
+                });
             }
             if !names.iter().any(|known| known == name) {
                 names.push(name.to_owned());

@@ -1,17 +1,16 @@
 //! `modalplan destroy`: stop the caller's own sandbox app (`<user>-<branch>-<app>`), and record it. A CI
 //! name is stopped only on purpose: named with `--app-name` and confirmed with `--yes`.
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::target::{self, NameChoice};
 use crate::backend::ModalBackend;
 use crate::backend::releases::{RECORD_FORMAT, ReleaseOperation, ReleaseRecord};
 use crate::cli::DestroyArgs;
-use crate::codes::Code;
 use crate::exit::ExitStatus;
 use crate::printer;
 
-pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
     let target_args = &args.target;
     let manifest = target::load_manifest(&target_args.manifest.manifest)?;
     target::check_environment(&manifest, &target_args.environment)?;
@@ -29,15 +28,11 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Report> {
         .find(|processor| processor.app_name.as_str() == app)
         && !args.yes
     {
-        return Err(miette!(
-            code = Code::ErrUsage.as_str(),
-            help = format!(
-                "CI apps are stopped by removing them from the manifest and `modalplan apply --prune`; to stop it by hand anyway: modalplan destroy --env {environment} --ref {} --app-name {app} --yes",
-                owner.reference
-            ),
-            "`{app}` is the CI app of {} in `{environment}`, not a sandbox: nothing was stopped",
-            owner.reference
-        ));
+        return Err(Error::NotASandbox {
+            app: app.to_owned(),
+            reference: owner.reference.to_string(),
+            environment: environment.to_owned(),
+        });
     }
     let backend = target::backend(&manifest);
     let live = backend
@@ -77,12 +72,9 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Report> {
         "Stopped `{app}` in `{environment}` (v{} was live).\n",
         live.version
     ));
-    recorded.map_err(|error| {
-        miette!(
-            code = Code::ErrReleaseRecord.as_str(),
-            help = "the app is stopped; only its record is missing",
-            "the release record of the stop could not be written: {error}"
-        )
+    recorded.map_err(|error| Error::RecordNotWritten {
+        operation: crate::error::RecordedOperation::Stop,
+        reason: error.to_string(),
     })?;
     Ok(ExitStatus::Success)
 }

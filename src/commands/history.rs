@@ -1,7 +1,7 @@
 //! `modalplan history`: one app's releases, newest first, from Modal's deployment history joined with the
 //! release records modalplan keeps on Modal.
 
-use miette::Report;
+use crate::error::Error;
 
 use super::target;
 use crate::backend::releases::{ReleaseOperation, ReleaseRecord};
@@ -42,7 +42,7 @@ pub struct History {
     pub releases: Vec<Release>,
 }
 
-pub async fn run(args: &HistoryArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &HistoryArgs) -> Result<ExitStatus, Error> {
     let (manifest, _, app_name) = target::release_target(&args.target)?;
     let environment = &args.target.environment;
     let backend = target::backend(&manifest);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use crate::cli::InitArgs;
 use crate::exit::ExitStatus;
@@ -61,7 +61,7 @@ pub fn files() -> Vec<(String, String)> {
     files
 }
 
-pub fn run(args: &InitArgs) -> Result<ExitStatus, Report> {
+pub fn run(args: &InitArgs) -> Result<ExitStatus, Error> {
     let files = files();
     let existing: Vec<PathBuf> = files
         .iter()
@@ -73,15 +73,7 @@ pub fn run(args: &InitArgs) -> Result<ExitStatus, Report> {
             .iter()
             .map(|path| format!("  {}", path.display()))
             .collect();
-        return Err(miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            help = "pass --force to overwrite them, or --dir to scaffold in another folder",
-            "{} file{} already exist{}; nothing was written:\n{}",
-            existing.len(),
-            if existing.len() == 1 { "" } else { "s" },
-            if existing.len() == 1 { "s" } else { "" },
-            list.join("\n")
-        ));
+        return Err(Error::ScaffoldExists { files: list });
     }
     let mut out = String::new();
     for (relative, text) in &files {
@@ -115,24 +107,18 @@ fn place(dir: &Path, relative: &str) -> PathBuf {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), Report> {
+fn write(path: &Path, text: &str) -> Result<(), Error> {
     if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder).map_err(|error| {
-            miette!(
-                code = crate::codes::Code::ErrUsage.as_str(),
-                help = "check the folder's permissions, or pass --dir",
-                "could not create {}: {error}",
-                folder.display()
-            )
+        std::fs::create_dir_all(folder).map_err(|error| Error::ScaffoldNotWritten {
+            path: folder.to_owned(),
+            folder: true,
+            source: error,
         })?;
     }
-    std::fs::write(path, text).map_err(|error| {
-        miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            help = "check the folder's permissions, or pass --dir",
-            "could not write {}: {error}",
-            path.display()
-        )
+    std::fs::write(path, text).map_err(|error| Error::ScaffoldNotWritten {
+        path: path.to_owned(),
+        folder: false,
+        source: error,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::error::Error;
 use serde_json::Value;
 
 use super::target::{self, NameChoice};
@@ -11,18 +11,14 @@ use crate::cli::{InvokeArgs, Mode};
 use crate::exit::ExitStatus;
 use crate::printer;
 
-pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
     let mut payload = parse_payload(&args.payload_json)?;
     if let Some(mode) = args.mode {
         payload.insert("mode".to_owned(), Value::from(mode_name(mode)));
     }
     let real = payload.get("mode").and_then(Value::as_str) == Some("real");
     if real && in_ci() && !args.allow_real_in_ci {
-        return Err(miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            help = "real mode calls external providers with real secrets; pass --allow-real-in-ci if this job is meant to, or use --mode mock",
-            "refusing to invoke in mode `real` under CI=true"
-        ));
+        return Err(Error::RealModeInCi);
     }
 
     let target = &args.target;
@@ -53,31 +49,21 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
                 .iter()
                 .map(|name| manifest.secret_create_command(name, &target.environment))
                 .collect();
-            return Err(miette!(
-                code = crate::codes::Code::ErrMissingSecret.as_str(),
-                help = format!("create it, then invoke again:\n{}", fixes.join("\n")),
-                "mode `real` of {} needs the secret{} {} in environment `{}`, and {} missing",
-                processor.reference,
-                if names.len() == 1 { "" } else { "s" },
-                names.join(", "),
-                target.environment,
-                if names.len() == 1 {
-                    "it is"
-                } else {
-                    "they are"
-                }
-            ));
+            return Err(Error::SecretsMissingForRealMode {
+                reference: processor.reference.to_string(),
+                environment: target.environment.clone(),
+                names: names.iter().map(|name| (*name).to_owned()).collect(),
+                fixes,
+            });
         }
     }
 
     let timeout = match &args.timeout {
-        Some(text) => crate::manifest::duration::parse(text).ok_or_else(|| {
-            miette!(
-                code = crate::codes::Code::ErrUsage.as_str(),
-                help = "write a duration such as `30s`, `2m` or `1m30s`",
-                "`--timeout {text}` is not a duration"
-            )
-        })?,
+        Some(text) => {
+            crate::manifest::duration::parse(text).ok_or_else(|| Error::InvalidTimeout {
+                given: text.clone(),
+            })?
+        }
         None => default_timeout(deployment),
     };
     let request = CallRequest {
@@ -95,52 +81,47 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Report> {
             args.ci_name,
         );
         match &error {
-            BackendError::AppNotFound { .. } => miette!(
-                code = crate::codes::Code::ErrFunctionNotFound.as_str(),
-                help = format!("deploy it first: {deploy}"),
-                "app `{app_name}` is not deployed in environment `{}`",
-                target.environment
-            ),
-            BackendError::FunctionNotFound { .. } => miette!(
-                code = crate::codes::Code::ErrFunctionNotFound.as_str(),
-                help = format!(
-                    "check --function (the module defines the functions), or redeploy: {deploy}"
-                ),
-                "app `{app_name}` in environment `{}` has no function `{}`",
-                target.environment,
-                args.function
-            ),
-            BackendError::Timeout { .. } => miette!(
-                code = crate::codes::Code::ErrModalTimeout.as_str(),
-                help = format!(
-                    "raise it with --timeout, or look at what the function did: modalplan logs --env {} --ref {}{}",
+            BackendError::AppNotFound { .. } => Error::AppNotDeployed {
+                app: app_name.to_string(),
+                environment: target.environment.clone(),
+                deploy,
+            },
+            BackendError::FunctionNotFound { .. } => Error::FunctionNotFound {
+                app: app_name.to_string(),
+                environment: target.environment.clone(),
+                function: args.function.clone(),
+                deploy,
+            },
+            BackendError::Timeout { .. } => Error::CallTimedOut {
+                app: app_name.to_string(),
+                function: args.function.clone(),
+                environment: target.environment.clone(),
+                after: describe(timeout),
+                logs: format!(
+                    "modalplan logs --env {} --ref {}{}",
                     target.environment,
                     processor.reference,
                     name_flags(target.app_name.as_deref(), args.ci_name)
                 ),
-                "`{app_name}.{}` in environment `{}` did not answer within {}",
-                args.function,
-                target.environment,
-                describe(timeout)
-            ),
+            },
             // The call helper reports an exception the function raised as a failed smoke check.
-            BackendError::SmokeFailed { message, .. } => miette!(
-                code = crate::codes::Code::ErrFunctionFailed.as_str(),
-                help = format!(
-                    "its logs may say why: modalplan logs --env {} --ref {}{}",
+            BackendError::SmokeFailed { message, .. } => Error::FunctionRaised {
+                app: app_name.to_string(),
+                function: args.function.clone(),
+                message: message.clone(),
+                logs: format!(
+                    "modalplan logs --env {} --ref {}{}",
                     target.environment,
                     processor.reference,
                     name_flags(target.app_name.as_deref(), args.ci_name)
                 ),
-                "`{app_name}.{}` raised {message}",
-                args.function
-            ),
+            },
             other => target::backend_report(other, None),
         }
     })?;
     let pretty = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
     printer::stdout(&format!("{pretty}\n"));
-    if let Some(message) = crate::apply::smoke_envelope_error(&result) {
+    if let Some(message) = crate::smoke::envelope_error(&result) {
         printer::stderr(&format!(
             "error: `{app_name}.{}` answered with status `{}`: {message}\n",
             args.function,
@@ -213,7 +194,7 @@ fn deploy_command(
 }
 
 /// Parses `--payload-json`: a JSON object, or an error that shows where the problem is.
-pub fn parse_payload(text: &str) -> Result<serde_json::Map<String, Value>, Report> {
+pub fn parse_payload(text: &str) -> Result<serde_json::Map<String, Value>, Error> {
     let value: Value = serde_json::from_str(text).map_err(|error| {
         let (line, column) = (error.line(), error.column());
         let message = error.to_string();
@@ -223,22 +204,16 @@ pub fn parse_payload(text: &str) -> Result<serde_json::Map<String, Value>, Repor
             .to_owned();
         let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
         let caret = format!("{}^", " ".repeat(column.saturating_sub(1)));
-        miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            help = format!(
-                "{source_line}\n{caret}\nfix the JSON there; in a shell, quote it in single quotes: --payload-json '{{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{{}}}}'"
-            ),
-            "`--payload-json` is not valid JSON: {message} at line {line}, column {column}"
-        )
+        Error::PayloadNotJson {
+            message,
+            line,
+            column,
+            excerpt: format!("{source_line}\n{caret}"),
+        }
     })?;
     match value {
         Value::Object(object) => Ok(object),
-        other => Err(miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            help = "pass an object, e.g. --payload-json '{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{}}'",
-            "`--payload-json` must be a JSON object, not {}",
-            kind(&other)
-        )),
+        other => Err(Error::PayloadNotObject { kind: kind(&other) }),
     }
 }
 
@@ -259,13 +234,7 @@ mod tests {
 
     fn failure(text: &str) -> (String, String) {
         let report = parse_payload(text).unwrap_err();
-        (
-            report.to_string(),
-            report
-                .help()
-                .map(|help| help.to_string())
-                .unwrap_or_default(),
-        )
+        (report.to_string(), report.help().unwrap_or_default())
     }
 
     #[test]

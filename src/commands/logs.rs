@@ -1,6 +1,6 @@
 //! `modalplan logs`: an app's logs, through `modal app logs`.
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::target::{self, NameChoice};
 use crate::backend::BackendError;
@@ -9,7 +9,7 @@ use crate::cli::LogsArgs;
 use crate::exit::ExitStatus;
 use crate::printer;
 
-pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Error> {
     let target = &args.target;
     let manifest = target::load_manifest(&target.manifest.manifest)?;
     target::check_environment(&manifest, &target.environment)?;
@@ -49,12 +49,11 @@ pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Report> {
                         .unwrap_or_default()
                 )
             };
-            miette!(
-                code = crate::codes::Code::ErrFunctionNotFound.as_str(),
-                help = format!("deploy it first: {deploy}"),
-                "app `{app_name}` is not deployed in environment `{}`",
-                target.environment
-            )
+            Error::AppNotDeployed {
+                app: app_name.to_string(),
+                environment: target.environment.clone(),
+                deploy,
+            }
         }
         other => target::backend_report(&other, None),
     })?;

@@ -3,10 +3,8 @@
 
 use std::future::Future;
 
-use miette::Report;
-
 use crate::cli::{Cli, Command, SecretsCommand};
-use crate::codes::Code;
+use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::interrupt::Interrupt;
 
@@ -36,7 +34,7 @@ pub mod validate;
 /// Runs the parsed command line. Commands that talk to Modal run with a listener for Ctrl-C and SIGTERM
 /// (see [`crate::interrupt`]): read-only ones are cut at the first signal, `apply` and `deploy` wind
 /// down through the executor.
-pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
+pub async fn run(cli: Cli) -> Result<ExitStatus, Error> {
     const NOTHING_CHANGED: &str = "interrupted while reading Modal: nothing was changed";
     const CALL_ABANDONED: &str =
         "interrupted: the call was abandoned; it may still run to its end on Modal";
@@ -47,22 +45,21 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
         "interrupted: the app may or may not have been stopped; `modalplan status` shows it";
     const SYNC_CUT: &str = "interrupted: some secrets may have been written, others not; run it again to finish (each secret is replaced whole)";
     const PIN_CUT: &str = "interrupted: the manifest was not changed";
-    let color = cli.color;
     match cli.command {
-        Command::Validate(args) => validate::run(&args, color),
+        Command::Validate(args) => validate::run(&args),
         Command::Schema => Ok(validate::schema()),
         Command::Name(args) => name::run(&args),
         Command::Init(args) => init::run(&args),
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),
         Command::Apply(args) => {
-            with_signals(async |interrupt| apply::run(&args, color, interrupt).await).await
+            with_signals(async |interrupt| apply::run(&args, interrupt).await).await
         }
         Command::Deploy(args) => {
             with_signals(async |interrupt| deploy::run(&args, interrupt).await).await
         }
         Command::ForceUnlock(args) => cut(force_unlock::run(&args), Some(UNLOCK_CUT)).await,
-        Command::Plan(args) => cut(plan::run(&args, color), Some(NOTHING_CHANGED)).await,
+        Command::Plan(args) => cut(plan::run(&args), Some(NOTHING_CHANGED)).await,
         Command::Status(args) => cut(status::run(&args), Some(NOTHING_CHANGED)).await,
         Command::Secrets(SecretsCommand::Check(args)) => {
             cut(secrets::check(&args), Some(NOTHING_CHANGED)).await
@@ -84,8 +81,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Report> {
 
 /// Runs `work` with a listener counting Ctrl-C and SIGTERM into the interrupt it gets.
 async fn with_signals(
-    work: impl AsyncFnOnce(&Interrupt) -> Result<ExitStatus, Report>,
-) -> Result<ExitStatus, Report> {
+    work: impl AsyncFnOnce(&Interrupt) -> Result<ExitStatus, Error>,
+) -> Result<ExitStatus, Error> {
     let (handle, interrupt) = Interrupt::new();
     let listener = tokio::spawn(crate::interrupt::listen(handle));
     let status = work(&interrupt).await;
@@ -96,35 +93,14 @@ async fn with_signals(
 /// Runs `work` unless a signal comes first; then its `modal` processes are stopped and the run ends with
 /// exit code 130, printing `message` (if any) as an `ERR_INTERRUPTED` diagnostic.
 async fn cut(
-    work: impl Future<Output = Result<ExitStatus, Report>>,
-    message: Option<&str>,
-) -> Result<ExitStatus, Report> {
+    work: impl Future<Output = Result<ExitStatus, Error>>,
+    message: Option<&'static str>,
+) -> Result<ExitStatus, Error> {
     with_signals(async |interrupt| match interrupt.cut(work).await {
         Some(status) => status,
         None => message.map_or(Ok(ExitStatus::Interrupted), |message| {
-            Err(interrupted(message))
+            Err(Error::Interrupted(message))
         }),
     })
     .await
-}
-
-/// An `ERR_INTERRUPTED` diagnostic: the run ends with exit code 130 (see [`exit_status_of`]).
-pub(crate) fn interrupted(message: &str) -> Report {
-    miette::miette!(
-        code = Code::ErrInterrupted.as_str(),
-        help = "run it again when you are ready",
-        "{message}"
-    )
-}
-
-/// The exit code of a run that ended with `report`: 130 for an interrupt, 1 for anything else.
-pub fn exit_status_of(report: &Report) -> ExitStatus {
-    let interrupted = report
-        .code()
-        .is_some_and(|code| code.to_string() == Code::ErrInterrupted.as_str());
-    if interrupted {
-        ExitStatus::Interrupted
-    } else {
-        ExitStatus::Failure
-    }
 }

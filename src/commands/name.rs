@@ -1,7 +1,7 @@
 //! `modalplan name`, `completions` and `man`: small commands with no manifest.
 
+use crate::error::Error;
 use clap::CommandFactory;
-use miette::{Report, miette};
 
 use crate::cli::{Cli, NameArgs};
 use crate::exit::ExitStatus;
@@ -9,31 +9,32 @@ use crate::naming::{AppName, ProcessorRef};
 use crate::printer;
 use crate::sandbox;
 
-pub fn run(args: &NameArgs) -> Result<ExitStatus, Report> {
+pub fn run(args: &NameArgs) -> Result<ExitStatus, Error> {
     let name = resolve(&args.reference, args.sandbox, args.app_name.as_deref())?;
     printer::stdout(&format!("{name}\n"));
     Ok(ExitStatus::Success)
 }
 
 /// The app name a people-facing command acts on: `--app-name` as given, else the sandbox or CI name.
-pub fn resolve(reference: &str, sandbox: bool, app_name: Option<&str>) -> Result<AppName, Report> {
+pub fn resolve(reference: &str, sandbox: bool, app_name: Option<&str>) -> Result<AppName, Error> {
     let reference: ProcessorRef = reference
         .parse()
-        .map_err(|error| miette!(code = crate::codes::Code::ErrInvalidRef.as_str(), "{error}"))?;
+        .map_err(|error: crate::naming::NamingError| Error::InvalidRef(error.to_string()))?;
     if let Some(name) = app_name {
-        return AppName::parse(name).map_err(|error| {
-            miette!(
-                code = crate::codes::Code::ErrInvalidAppName.as_str(),
-                "{error}"
-            )
+        return AppName::parse(name).map_err(|error| Error::InvalidAppName {
+            name: name.to_owned(),
+            reason: error.to_string(),
+            flag: false,
         });
     }
     let app = reference.app_name();
     if !sandbox {
         return Ok(app);
     }
-    let owner = sandbox::current_owner()
-        .map_err(|error| miette!(code = crate::codes::Code::ErrUsage.as_str(), "{error}"))?;
+    let owner = sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
+        source: error,
+        help: None,
+    })?;
     Ok(owner.app_name(&app))
 }
 
@@ -44,11 +45,11 @@ pub fn completions(shell: clap_complete::Shell) -> ExitStatus {
     ExitStatus::Success
 }
 
-pub fn man() -> Result<ExitStatus, Report> {
+pub fn man() -> Result<ExitStatus, Error> {
     let mut buffer = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buffer)
-        .map_err(|error| miette!("could not render the man page: {error}"))?;
+        .map_err(Error::ManPage)?;
     printer::stdout(&String::from_utf8_lossy(&buffer));
     Ok(ExitStatus::Success)
 }

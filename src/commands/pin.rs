@@ -4,22 +4,21 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::codes::Code;
+use crate::error::Error;
 use toml_edit::DocumentMut;
 
 use super::pin_edit::{self, PinPlace};
 use super::target;
 use crate::cli::PinArgs;
-use crate::codes::Code;
 use crate::exit::ExitStatus;
 use crate::manifest::image;
 use crate::manifest::{self, ValidManifest};
 use crate::printer;
 use crate::registry::{Credentials, Registry, Unavailable};
 
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::settings::REGISTRY_TIMEOUT;
 
 /// One pin to make: where, and what to resolve.
 struct Request<'a> {
@@ -33,27 +32,19 @@ struct Request<'a> {
     current: String,
 }
 
-pub async fn run(args: &PinArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &PinArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
-    let text = std::fs::read_to_string(&manifest.path).map_err(|error| {
-        miette!(
-            code = Code::ErrManifestRead.as_str(),
-            help = "check the file is readable",
-            "could not read {}: {error}",
-            manifest.path.display()
-        )
-    })?;
-    let document: DocumentMut = text.parse().map_err(|error| {
-        miette!(
-            code = Code::ErrManifestSyntax.as_str(),
-            help = format!(
-                "check it with `modalplan validate --manifest {}`",
-                manifest.path.display()
-            ),
-            "{} cannot be edited: {error}",
-            manifest.path.display()
-        )
-    })?;
+    let text =
+        std::fs::read_to_string(&manifest.path).map_err(|error| Error::ManifestUnreadable {
+            path: manifest.path.clone(),
+            source: error,
+        })?;
+    let document: DocumentMut =
+        text.parse()
+            .map_err(|error: toml_edit::TomlError| Error::ManifestUneditable {
+                path: manifest.path.clone(),
+                reason: error.to_string(),
+            })?;
     let registry = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT);
     if args.check {
         return check(&manifest, &document, &registry).await;
@@ -70,7 +61,7 @@ fn requests<'a>(
     args: &'a PinArgs,
     manifest: &ValidManifest,
     document: &DocumentMut,
-) -> Result<Vec<Request<'a>>, Report> {
+) -> Result<Vec<Request<'a>>, Error> {
     let place = args
         .environment
         .as_deref()
@@ -157,7 +148,7 @@ async fn pin(
     mut document: DocumentMut,
     registry: &Registry,
     requests: Vec<Request<'_>>,
-) -> Result<ExitStatus, Report> {
+) -> Result<ExitStatus, Error> {
     let mut lines = Vec::new();
     let mut failures = Vec::new();
     let mut pinned = 0;
@@ -176,13 +167,10 @@ async fn pin(
                     continue;
                 }
                 pin_edit::set_image(&mut document, request.index, request.place, &value).map_err(
-                    |why| {
-                        miette!(
-                            code = Code::ErrManifestSchema.as_str(),
-                            help = "write the pin by hand, or give the table its usual shape",
-                            "{label}: cannot write the pin into {}: {why}",
-                            manifest.path.display()
-                        )
+                    |why| Error::PinNotWritable {
+                        label: label.clone(),
+                        path: manifest.path.clone(),
+                        reason: why.clone(),
                     },
                 )?;
                 pinned += 1;
@@ -209,11 +197,7 @@ async fn pin(
                 .errors()
                 .next()
                 .map_or_else(String::new, |diagnostic| diagnostic.message.clone());
-            return Err(miette!(
-                code = Code::ErrManifestSchema.as_str(),
-                help = "nothing was written; report it with the manifest",
-                "the pinned manifest would not validate: {first}"
-            ));
+            return Err(Error::PinWouldNotValidate { first });
         }
         write_atomically(&manifest.path, &edited)?;
         out.push_str(&diff(&manifest.path, original, &edited));
@@ -234,20 +218,15 @@ async fn pin(
     );
     printer::stdout(&out);
     if !failures.is_empty() {
-        return Err(miette!(
-            code = Code::ErrImageUnavailable.as_str(),
-            help = "check the tag was pushed, and REGISTRY_USERNAME/REGISTRY_PASSWORD; nothing is pinned for what failed",
-            "{}",
-            failures.join("\n")
-        ));
+        return Err(Error::TagsUnresolved {
+            failures,
+            check: false,
+        });
     }
     if args.all && pinned == 0 && lines.iter().all(|line| line.contains("left as it is")) {
-        return Err(miette!(
-            code = Code::ErrImageUnavailable.as_str(),
-            help = "push the images with that tag first, or check its spelling",
-            "no processor's repository has the tag `{}`",
-            args.tag.as_deref().unwrap_or_default()
-        ));
+        return Err(Error::TagNowhere {
+            tag: args.tag.clone().unwrap_or_default(),
+        });
     }
     Ok(ExitStatus::Success)
 }
@@ -257,7 +236,7 @@ async fn check(
     manifest: &ValidManifest,
     document: &DocumentMut,
     registry: &Registry,
-) -> Result<ExitStatus, Report> {
+) -> Result<ExitStatus, Error> {
     let mut out = format!("Pins of {} that record a tag:\n", manifest.path.display());
     let mut moved = Vec::new();
     let mut failures = Vec::new();
@@ -333,12 +312,10 @@ async fn check(
     }
     printer::stdout(&out);
     if !failures.is_empty() {
-        return Err(miette!(
-            code = Code::ErrImageUnavailable.as_str(),
-            help = "a registry that cannot be asked is an error, never a pass: check the tag, the network and REGISTRY_USERNAME/REGISTRY_PASSWORD",
-            "{}",
-            failures.join("\n")
-        ));
+        return Err(Error::TagsUnresolved {
+            failures,
+            check: true,
+        });
     }
     Ok(if moved.is_empty() {
         ExitStatus::Success
@@ -359,12 +336,10 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
 }
 
-fn usage(message: &str) -> Report {
-    miette!(
-        code = Code::ErrUsage.as_str(),
-        help = "see `modalplan pin --help`",
-        "{message}"
-    )
+fn usage(message: &str) -> Error {
+    Error::PinUsage {
+        message: message.to_owned(),
+    }
 }
 
 /// The manifest's change as a unified diff.
@@ -378,18 +353,14 @@ fn diff(path: &Path, old: &str, new: &str) -> String {
 }
 
 /// Writes `text` to `path` through a temporary file in the same folder, renamed over it.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Report> {
+fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
     let folder = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
-    let failed = |error: std::io::Error| {
-        miette!(
-            code = Code::ErrManifestRead.as_str(),
-            help = "check the folder is writable; the manifest was not changed",
-            "could not write {}: {error}",
-            path.display()
-        )
+    let failed = |error: std::io::Error| Error::ManifestUnwritable {
+        path: path.to_owned(),
+        source: error,
     };
     let mut file = tempfile::NamedTempFile::new_in(folder).map_err(failed)?;
     std::io::Write::write_all(&mut file, text.as_bytes()).map_err(failed)?;

@@ -1,20 +1,18 @@
 //! `modalplan plan`: read the manifest, read Modal (one helper process), check the registry, plan, render.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Duration;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use crate::backend::lock::LockState;
 use crate::backend::modal_cli::{CliConfig, ModalCli};
 use crate::backend::retry::{Backoff, RetryPolicy};
-use crate::backend::{BackendError, ModalBackend, Observed};
-use crate::cli::{ColorChoice, PlanArgs, PlanFormat, SelectionArgs};
+use crate::backend::{ModalBackend, Observed};
+use crate::cli::{PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
 use crate::github::annotate;
 use crate::manifest::{self, ValidManifest};
-use crate::plan::{self, Plan, PlanOptions, SelectionError};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::registry::{Credentials, Registry};
 use crate::{printer, render, sandbox};
 
@@ -24,11 +22,10 @@ pub const READ_CONCURRENCY: usize = 8;
 /// Room for the plan in a pull-request comment: GitHub's limit less the comment's marker line.
 const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 
-/// Limit of each registry request.
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::settings::REGISTRY_TIMEOUT;
 
-pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
-    let (manifest, plan) = make_plan(&args.selection, color, LockRead::Show).await?;
+pub async fn run(args: &PlanArgs) -> Result<ExitStatus, Error> {
+    let (manifest, plan) = make_plan(&args.selection, LockRead::Show).await?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan),
         PlanFormat::Json => render::json(&plan),
@@ -46,7 +43,7 @@ pub async fn run(args: &PlanArgs, color: ColorChoice) -> Result<ExitStatus, Repo
         printer::stderr(&crate::github::publish_plan_comment(&manifest_path, &body).await);
     }
     crate::github::actions::report_plan(|name| std::env::var(name).ok(), &plan, &markdown)
-        .map_err(|error| miette!("could not write the GitHub Actions step summary: {error}"))?;
+        .map_err(Error::StepSummary)?;
     tracing::debug!(manifest = %manifest.path.display(), "planned");
     Ok(exit_status(&plan, args.detailed_exitcode))
 }
@@ -76,36 +73,29 @@ pub enum LockRead {
 /// file both start from.
 pub async fn make_plan(
     selection: &SelectionArgs,
-    color: ColorChoice,
     locks: LockRead,
-) -> Result<(ValidManifest, Plan), Report> {
+) -> Result<(ValidManifest, Plan), Error> {
     let environment = |name: &str| std::env::var(name).ok();
     let loaded = manifest::load(&selection.manifest.manifest).map_err(|errors| {
         printer::stderr(&annotate::manifest_diagnostics(
             environment,
             &errors.diagnostics,
         ));
-        Report::new(errors)
+        Error::from(errors)
     })?;
     printer::stderr(&annotate::manifest_diagnostics(
         environment,
         &loaded.warnings,
     ));
     if !loaded.warnings.is_empty() {
-        let style = if match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stderr().is_terminal(),
-        } {
-            manifest::render::Style::Terminal
-        } else {
-            manifest::render::Style::Plain
-        };
-        printer::stderr(&manifest::render::human(&loaded.warnings, style));
+        printer::stderr(&manifest::render::human(
+            &loaded.warnings,
+            crate::settings::diagnostic_style(),
+        ));
     }
     let manifest = loaded.manifest;
     let mut options = PlanOptions::select(&manifest, &selection.environments, &selection.targets)
-        .map_err(|error| selection_report(&error))?;
+        .map_err(Error::Selection)?;
     options.prune = selection.prune;
     options.retry_failed = selection.retry_failed;
     options.skip_promotion_check = selection.skip_promotion_check;
@@ -118,17 +108,17 @@ pub async fn make_plan(
     options.code = code_snapshot(&manifest)?;
     if selection.sandbox {
         options.sandbox =
-            Some(sandbox::current_owner().map_err(|error| {
-                miette!(code = crate::codes::Code::ErrUsage.as_str(), "{error}")
-            })?);
+            Some(
+                sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
+                    source: error,
+                    help: None,
+                })?,
+            );
     }
     let backend = backend_for(&manifest);
     let mut request = options.observe_request(&manifest);
     request.locks = locks == LockRead::Show && options.sandbox.is_none();
-    let observed = backend
-        .observe(&request)
-        .await
-        .map_err(|error| backend_report(&error))?;
+    let observed = backend.observe(&request).await.map_err(Error::backend)?;
     printer::stderr(&unread_lock_warnings(&observed));
     if !selection.no_registry_check {
         let images: Vec<_> = manifest
@@ -159,18 +149,12 @@ pub async fn make_plan(
 
 /// The code every deploy of the manifest ships, read from `[modal].workdir` (none when it does not exist:
 /// the deploy then fails with its own error).
-pub fn code_snapshot(manifest: &ValidManifest) -> Result<crate::code::CodeSnapshot, Report> {
+pub fn code_snapshot(manifest: &ValidManifest) -> Result<crate::code::CodeSnapshot, Error> {
     let modal = &manifest.modal;
     if !modal.workdir.is_dir() {
         return Ok(crate::code::CodeSnapshot::default());
     }
-    let report = |error: crate::code::CodeError| {
-        miette!(
-            code = crate::codes::Code::ErrManifestRead.as_str(),
-            help = "make the files under `[modal].workdir` readable, or leave them out with a `!` glob in `[modal].code`",
-            "could not read the code `modal deploy` ships: {error}"
-        )
-    };
+    let report = |error: crate::code::CodeError| Error::CodeUnreadable(error);
     let rule = crate::code::CodeRule::new(&modal.code).map_err(report)?;
     crate::code::snapshot(&modal.workdir, &modal.module, &rule).map_err(report)
 }
@@ -202,34 +186,9 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
     })
 }
 
-fn save(path: &Path, plan: &Plan) -> Result<(), Report> {
-    crate::apply::saved::save(path, plan).map_err(|error| {
-        miette!(
-            code = crate::codes::Code::ErrPlanFile.as_str(),
-            help = "pass `--out` a path in a folder that exists and is writable",
-            "could not write the plan to `{}`: {error}",
-            path.display()
-        )
+fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
+    crate::apply::saved::save(path, plan).map_err(|error| Error::PlanNotWritten {
+        path: path.to_owned(),
+        source: error,
     })
-}
-
-fn selection_report(error: &SelectionError) -> Report {
-    let help = match error {
-        SelectionError::UnknownEnvironment { .. } => {
-            "pass one of the environments of `[modal].environments`, or add it there"
-        }
-        SelectionError::UnknownTarget { .. } => {
-            "pass a `ref` of a `[[processor]]` of the manifest, e.g. `--target llm/litellm@1`"
-        }
-    };
-    miette!(
-        code = crate::codes::Code::ErrUsage.as_str(),
-        help = help,
-        "{error}"
-    )
-}
-
-/// A backend error as a diagnostic with its code and fix.
-pub fn backend_report(error: &BackendError) -> Report {
-    super::target::backend_report(error, None)
 }

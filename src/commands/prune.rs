@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::target;
 use crate::backend::{AppState, ModalBackend, ObserveRequest};
@@ -25,7 +25,7 @@ pub struct StaleSandbox {
     pub reference: String,
 }
 
-pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
     let environment = args.environment.as_str();
     target::check_environment(&manifest, environment)?;
@@ -108,13 +108,10 @@ pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Report> {
 }
 
 /// The branch names of `remote`, sanitized as sandbox names sanitize them.
-fn remote_branches(remote: &str) -> Result<BTreeSet<String>, Report> {
-    let fail = |reason: String| {
-        miette!(
-            code = crate::codes::Code::ErrUsage.as_str(),
-            help = "run in a git checkout whose remote is reachable, or pass --remote NAME",
-            "could not list the branches of the git remote `{remote}`: {reason}"
-        )
+fn remote_branches(remote: &str) -> Result<BTreeSet<String>, Error> {
+    let fail = |reason: String| Error::GitRemote {
+        remote: remote.to_owned(),
+        reason,
     };
     let output = crate::sandbox::git(&["ls-remote", "--heads", "--", remote]).map_err(fail)?;
     if !output.status.success() {

@@ -4,18 +4,17 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::target;
-use crate::apply::{mock_payload, smoke_envelope_error};
+use crate::backend::ModalBackend;
 use crate::backend::releases::{RECORD_FORMAT, ReleaseOperation, ReleaseRecord, SmokeRecord};
-use crate::backend::{BackendError, CallRequest, ModalBackend};
 use crate::cli::RollbackArgs;
 use crate::codes::Code;
 use crate::exit::ExitStatus;
 use crate::printer;
 
-pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
     let (manifest, processor, app_name) = target::release_target(&args.target)?;
     let environment = args.target.environment.as_str();
     let app = app_name.as_str();
@@ -32,11 +31,10 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
         .max()
         .filter(|_| deployed)
     else {
-        return Err(miette!(
-            code = Code::ErrUsage.as_str(),
-            help = format!("`modalplan status --env {environment}` lists what is deployed"),
-            "`{app}` is not deployed in `{environment}`: there is nothing to roll back"
-        ));
+        return Err(Error::NothingToRollBack {
+            app: app.to_owned(),
+            environment: environment.to_owned(),
+        });
     };
     let to = match &args.to {
         Some(given) => parse_version(given)?,
@@ -45,29 +43,20 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
             .map(|entry| entry.version)
             .filter(|version| *version < live)
             .max()
-            .ok_or_else(|| {
-                miette!(
-                    code = Code::ErrUsage.as_str(),
-                    help = "there is only one version: stop the app instead, or deploy another",
-                    "`{app}` in `{environment}` has no version before v{live}"
-                )
+            .ok_or_else(|| Error::NoEarlierVersion {
+                app: app.to_owned(),
+                environment: environment.to_owned(),
+                live,
             })?,
     };
     if to == live || !versions.iter().any(|entry| entry.version == to) {
-        let known: Vec<String> = versions
-            .iter()
-            .map(|entry| format!("v{}", entry.version))
-            .collect();
-        return Err(miette!(
-            code = Code::ErrUsage.as_str(),
-            help = format!("pass one of: {}", known.join(", ")),
-            "`--to v{to}`: {}",
-            if to == live {
-                format!("v{to} is already live")
-            } else {
-                format!("`{app}` in `{environment}` has no v{to}")
-            }
-        ));
+        return Err(Error::NotARollbackTarget {
+            app: app.to_owned(),
+            environment: environment.to_owned(),
+            to,
+            live,
+            known: versions.iter().map(|entry| entry.version).collect(),
+        });
     }
 
     printer::stderr(&format!(
@@ -92,20 +81,17 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
         Some(smoke) => {
             printer::stderr(&format!("{environment}/{app}: smoke-checking v{now}\n"));
             let started = Instant::now();
-            let result = backend
-                .call(&CallRequest {
-                    environment: environment.to_owned(),
-                    app_name: app.to_owned(),
-                    function: smoke.function.clone(),
-                    payload: mock_payload(&smoke.payload),
-                    timeout: smoke.timeout,
-                })
-                .await;
-            let message = match result {
-                Ok(value) => smoke_envelope_error(&value),
-                Err(BackendError::SmokeFailed { message, .. }) => Some(message),
-                Err(error) => Some(error.to_string()),
+            let call = crate::smoke::SmokeCall {
+                environment,
+                app_name: app,
+                function: &smoke.function,
+                payload: &smoke.payload,
+                timeout: smoke.timeout,
             };
+            let message = crate::smoke::check(backend.as_ref(), call)
+                .await
+                .err()
+                .map(|failure| failure.message());
             Some(SmokeRecord {
                 passed: message.is_none(),
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -161,11 +147,10 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
     );
     printer::stdout(&out);
     if let Err(error) = recorded {
-        return Err(miette!(
-            code = Code::ErrReleaseRecord.as_str(),
-            help = "the rollback is done; `modalplan history` shows it from Modal's history",
-            "the release record of the rollback could not be written: {error}"
-        ));
+        return Err(Error::RecordNotWritten {
+            operation: crate::error::RecordedOperation::Rollback,
+            reason: error.to_string(),
+        });
     }
     Ok(if smoke.is_some_and(|smoke| !smoke.passed) {
         ExitStatus::Failure
@@ -175,16 +160,12 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Report> {
 }
 
 /// `v3` or `3`.
-fn parse_version(given: &str) -> Result<u32, Report> {
+fn parse_version(given: &str) -> Result<u32, Error> {
     given
         .strip_prefix('v')
         .unwrap_or(given)
         .parse()
-        .map_err(|_| {
-            miette!(
-                code = Code::ErrUsage.as_str(),
-                help = "write a version of `modalplan history`, e.g. `--to v3`",
-                "`--to {given}` is not a version"
-            )
+        .map_err(|_| Error::InvalidVersion {
+            given: given.to_owned(),
         })
 }

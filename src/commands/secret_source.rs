@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use crate::backend::SecretValue;
-use crate::codes::Code;
 
 /// The values of one run, by key.
 #[derive(Debug)]
@@ -23,7 +22,7 @@ pub enum SecretSource {
 
 impl SecretSource {
     /// Reads `--from-dotenv` or `--from-json` (at most one is given), else the environment.
-    pub fn read(dotenv: Option<&Path>, json: Option<&Path>) -> Result<Self, Report> {
+    pub fn read(dotenv: Option<&Path>, json: Option<&Path>) -> Result<Self, Error> {
         match (dotenv, json) {
             (Some(path), _) => {
                 let text = read_file(path)?;
@@ -81,7 +80,7 @@ impl SecretSource {
 const DOTENV_HELP: &str = "write one `KEY=value` per line (`export KEY=value`, `KEY=\"quoted\"` and `# comments` work too)";
 const JSON_HELP: &str = "write one JSON object whose values are strings: {\"KEY\": \"value\"}";
 
-fn read_file(path: &Path) -> Result<String, Report> {
+fn read_file(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|error| {
         source_error(
             path,
@@ -91,13 +90,12 @@ fn read_file(path: &Path) -> Result<String, Report> {
     })
 }
 
-fn source_error(path: &Path, why: &str, help: &str) -> Report {
-    miette!(
-        code = Code::ErrSecretSource.as_str(),
-        help = help.to_owned(),
-        "{}: {why}",
-        path.display()
-    )
+fn source_error(path: &Path, why: &str, help: &'static str) -> Error {
+    Error::SecretSource {
+        path: path.to_owned(),
+        reason: why.to_owned(),
+        help,
+    }
 }
 
 /// Parses a dotenv file; an error is (line number, why), never quoting a value.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use miette::Report;
+use crate::error::Error;
 
 use super::target;
 use crate::cli::SecretsCheckArgs;
@@ -21,7 +21,7 @@ struct Need {
     required: bool,
 }
 
-pub async fn check(args: &SecretsCheckArgs) -> Result<ExitStatus, Report> {
+pub async fn check(args: &SecretsCheckArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
     let environment = args.environment.as_str();
     target::check_environment(&manifest, environment)?;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use miette::{Report, miette};
+use crate::error::Error;
 
 use super::secret_source::SecretSource;
 use super::target;
@@ -68,7 +68,7 @@ struct Prepared {
     ignored: Vec<String>,
 }
 
-pub async fn run(args: &SecretsSyncArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &SecretsSyncArgs) -> Result<ExitStatus, Error> {
     let (manifest, warnings) = target::load_manifest_deferring_warnings(&args.manifest.manifest)?;
     let environment = args.environment.as_str();
     target::check_environment(&manifest, environment)?;
@@ -168,7 +168,7 @@ async fn sync(
     environment: &str,
     prepared: Prepared,
     dry_run: bool,
-) -> Result<Vec<Row>, Report> {
+) -> Result<Vec<Row>, Error> {
     let Prepared {
         mut rows, writes, ..
     } = prepared;
@@ -217,29 +217,19 @@ async fn sync(
 fn selection<'a>(
     manifest: &'a ValidManifest,
     only: &'a [String],
-) -> Result<BTreeSet<&'a str>, Report> {
+) -> Result<BTreeSet<&'a str>, Error> {
     if only.is_empty() {
         return Ok(manifest.secrets.keys().map(String::as_str).collect());
     }
     for name in only {
         if !manifest.secrets.contains_key(name) {
             let suggestion = did_you_mean(name, manifest.secrets.keys().map(String::as_str));
-            return Err(miette!(
-                code = Code::ErrUndeclaredSecret.as_str(),
-                help = format!(
-                    "sync only secrets `[secrets]` of {} declares ({}), or declare it there with its keys",
-                    manifest.path.display(),
-                    manifest
-                        .secrets
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                "`--only {name}` is not a secret of {}{}",
-                manifest.path.display(),
-                suggestion.map_or_else(String::new, |known| format!(" (did you mean `{known}`?)"))
-            ));
+            return Err(Error::UndeclaredSecret {
+                name: name.clone(),
+                manifest: manifest.path.clone(),
+                suggestion,
+                declared: manifest.secrets.keys().cloned().collect(),
+            });
         }
     }
     Ok(only.iter().map(String::as_str).collect())
@@ -330,7 +320,7 @@ fn render(
 }
 
 /// The run's error when a secret failed: what failed and the fix.
-fn failure(rows: &[Row], environment: &str, source: &SecretSource) -> Option<Report> {
+fn failure(rows: &[Row], environment: &str, source: &SecretSource) -> Option<Error> {
     let failed: Vec<&Row> = rows
         .iter()
         .filter(|row| matches!(row.outcome, Outcome::MissingValues(_) | Outcome::Failed(_)))
@@ -355,17 +345,12 @@ fn failure(rows: &[Row], environment: &str, source: &SecretSource) -> Option<Rep
         Outcome::Failed(error) => (error.code(), error.help()),
         _ => unreachable!("only failures are kept"),
     };
-    Some(miette!(
-        code = code.as_str(),
-        help = help,
-        "{} not synced to `{environment}`: {}",
-        if failed.len() == 1 {
-            "1 secret".to_owned()
-        } else {
-            format!("{} secrets", failed.len())
-        },
-        names.join(", ")
-    ))
+    Some(Error::SecretsNotSynced {
+        environment: environment.to_owned(),
+        names: names.iter().map(|name| (*name).to_owned()).collect(),
+        code,
+        help,
+    })
 }
 
 #[cfg(test)]

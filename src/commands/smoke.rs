@@ -2,16 +2,16 @@
 
 use std::fmt::Write as _;
 
+use crate::error::Error;
 use futures_util::future::join_all;
-use miette::Report;
 
 use super::target::{self, NameChoice};
-use crate::apply::{mock_payload, smoke_envelope_error};
-use crate::backend::{BackendError, CallRequest, ModalBackend};
+use crate::backend::{BackendError, ModalBackend};
 use crate::cli::SmokeArgs;
 use crate::exit::ExitStatus;
 use crate::naming::AppName;
 use crate::printer;
+use crate::smoke::{SmokeCall, SmokeFailure};
 
 /// How one app's smoke check ended.
 enum SmokeResult {
@@ -20,7 +20,7 @@ enum SmokeResult {
     Skipped(&'static str),
 }
 
-pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
     target::check_environment(&manifest, &args.environment)?;
     let mut processors = Vec::new();
@@ -109,25 +109,27 @@ async fn check(
     app_name: &AppName,
     smoke: &crate::manifest::valid::SmokeSettings,
 ) -> SmokeResult {
-    let request = CallRequest {
-        environment: environment.to_owned(),
-        app_name: app_name.to_string(),
-        function: smoke.function.clone(),
-        payload: mock_payload(&smoke.payload),
+    let call = SmokeCall {
+        environment,
+        app_name: app_name.as_str(),
+        function: &smoke.function,
+        payload: &smoke.payload,
         timeout: smoke.timeout,
     };
-    match backend.call(&request).await {
-        Ok(value) => match smoke_envelope_error(&value) {
-            None => SmokeResult::Passed,
-            Some(message) => SmokeResult::Failed(format!("ERR_SMOKE_FAILED: {message}")),
-        },
-        Err(BackendError::AppNotFound { .. }) => SmokeResult::Failed(format!(
-            "ERR_FUNCTION_NOT_FOUND: app `{app_name}` is not deployed in `{environment}`"
-        )),
-        Err(BackendError::SmokeFailed { message, .. }) => SmokeResult::Failed(format!(
+    match crate::smoke::check(backend, call).await {
+        Ok(()) => SmokeResult::Passed,
+        Err(SmokeFailure::Reported(message)) => {
+            SmokeResult::Failed(format!("ERR_SMOKE_FAILED: {message}"))
+        }
+        Err(SmokeFailure::Backend(BackendError::AppNotFound { .. })) => SmokeResult::Failed(
+            format!("ERR_APP_NOT_DEPLOYED: app `{app_name}` is not deployed in `{environment}`"),
+        ),
+        Err(SmokeFailure::Raised(message)) => SmokeResult::Failed(format!(
             "ERR_SMOKE_FAILED: `{}` raised {message}",
             smoke.function
         )),
-        Err(error) => SmokeResult::Failed(format!("{}: {error}", error.code())),
+        Err(SmokeFailure::Backend(error)) => {
+            SmokeResult::Failed(format!("{}: {error}", error.code()))
+        }
     }
 }

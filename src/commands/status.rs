@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use miette::Report;
+use crate::error::Error;
 
 use super::target;
 use crate::backend::lock::LockState;
@@ -14,7 +14,7 @@ use crate::plan::{ActionKind, PlanOptions};
 use crate::printer;
 use crate::render::words;
 
-pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
+pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
     let environment = args.environment.as_str();
     target::check_environment(&manifest, environment)?;
@@ -25,13 +25,13 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Report> {
         ..PlanOptions::default()
     };
     if args.sandbox {
-        options.sandbox = Some(crate::sandbox::current_owner().map_err(|error| {
-            miette::miette!(
-                code = crate::codes::Code::ErrUsage.as_str(),
-                help = "set USER and run in a git checkout",
-                "{error}"
-            )
-        })?);
+        options.sandbox =
+            Some(
+                crate::sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
+                    source: error,
+                    help: Some("set USER and run in a git checkout"),
+                })?,
+            );
     }
     let backend = target::backend(&manifest);
     // Status shows managed apps only (no orphan's history is read), and the apply lock.

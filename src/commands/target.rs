@@ -1,15 +1,13 @@
 //! What the commands for people share: the manifest, the processor a `--ref` names (with a did-you-mean),
 //! the environment, the app name they act on, and the backend.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
-use miette::{Report, miette};
-
 use crate::backend::modal_cli::ModalCli;
 use crate::backend::{BackendError, ModalBackend};
-use crate::manifest::render::{self, Style};
+use crate::error::Error;
+use crate::manifest::render;
 use crate::manifest::valid::{Deployment, Processor};
 use crate::manifest::{self, ValidManifest};
 use crate::naming::{AppName, ProcessorRef};
@@ -18,7 +16,7 @@ use crate::printer;
 use crate::sandbox;
 
 /// Reads and validates the manifest; an invalid one has its diagnostics printed on standard error.
-pub fn load_manifest(path: &Path) -> Result<ValidManifest, Report> {
+pub fn load_manifest(path: &Path) -> Result<ValidManifest, Error> {
     let (manifest, warnings) = load_manifest_deferring_warnings(path)?;
     print_warnings(&warnings);
     Ok(manifest)
@@ -27,7 +25,10 @@ pub fn load_manifest(path: &Path) -> Result<ValidManifest, Report> {
 /// Prints the warnings [`load_manifest_deferring_warnings`] kept back.
 pub fn print_warnings(warnings: &[manifest::Diagnostic]) {
     if !warnings.is_empty() {
-        printer::stderr(&render::human(warnings, style()));
+        printer::stderr(&render::human(
+            warnings,
+            crate::settings::diagnostic_style(),
+        ));
     }
 }
 
@@ -35,35 +36,27 @@ pub fn print_warnings(warnings: &[manifest::Diagnostic]) {
 /// print something else first (`secrets sync` masks values under GitHub Actions before any output).
 pub fn load_manifest_deferring_warnings(
     path: &Path,
-) -> Result<(ValidManifest, Vec<manifest::Diagnostic>), Report> {
+) -> Result<(ValidManifest, Vec<manifest::Diagnostic>), Error> {
     match manifest::load(path) {
         Ok(loaded) => Ok((loaded.manifest, loaded.warnings)),
         Err(errors) => {
-            printer::stderr(&render::human(&errors.diagnostics, style()));
+            printer::stderr(&render::human(
+                &errors.diagnostics,
+                crate::settings::diagnostic_style(),
+            ));
             let count = errors.error_count();
             let code = errors
                 .errors()
                 .next()
-                .map_or("ERR_MANIFEST_READ", |diagnostic| diagnostic.code.as_str());
-            Err(miette!(
-                code = code,
-                help = format!(
-                    "fix it, then check with `modalplan validate --manifest {}`",
-                    path.display()
-                ),
-                "{} is invalid ({count} error{})",
-                path.display(),
-                if count == 1 { "" } else { "s" }
-            ))
+                .map_or(crate::codes::Code::ErrManifestRead, |diagnostic| {
+                    diagnostic.code
+                });
+            Err(Error::InvalidManifest {
+                path: path.to_owned(),
+                code,
+                count,
+            })
         }
-    }
-}
-
-fn style() -> Style {
-    if std::io::stderr().is_terminal() {
-        Style::Terminal
-    } else {
-        Style::Plain
     }
 }
 
@@ -72,7 +65,7 @@ fn style() -> Style {
 pub fn find_processor<'a>(
     manifest: &'a ValidManifest,
     given: &str,
-) -> Result<&'a Processor, Report> {
+) -> Result<&'a Processor, Error> {
     let parsed: Option<ProcessorRef> = given.parse().ok();
     let found = manifest.processors.iter().find(|processor| {
         processor.reference.as_str() == given
@@ -89,57 +82,42 @@ pub fn find_processor<'a>(
         .map(|processor| processor.reference.as_str())
         .collect();
     let suggestion = did_you_mean(given, known.iter().copied());
-    let help = format!(
-        "pass one of the refs {} lists: {}",
-        manifest.path.display(),
-        known.join(", ")
-    );
-    Err(miette!(
-        code = crate::codes::Code::ErrUsage.as_str(),
-        help = help,
-        "`--ref {given}` is not a processor of {}{}",
-        manifest.path.display(),
-        suggestion.map_or_else(String::new, |name| format!(" (did you mean `{name}`?)"))
-    ))
+    Err(Error::UnknownRef {
+        given: given.to_owned(),
+        manifest: manifest.path.clone(),
+        suggestion,
+        known: known.iter().map(|name| (*name).to_owned()).collect(),
+    })
 }
 
 /// Checks `--env` against the manifest's environments.
-pub fn check_environment(manifest: &ValidManifest, environment: &str) -> Result<(), Report> {
+pub fn check_environment(manifest: &ValidManifest, environment: &str) -> Result<(), Error> {
     let known = &manifest.modal.environments;
     if known.iter().any(|name| name == environment) {
         return Ok(());
     }
     let suggestion = did_you_mean(environment, known.iter().map(String::as_str));
-    Err(miette!(
-        code = crate::codes::Code::ErrUnknownEnvironment.as_str(),
-        help = format!(
-            "pass one of the environments [modal].environments lists: {}",
-            known.join(", ")
-        ),
-        "`--env {environment}` is not an environment of {}{}",
-        manifest.path.display(),
-        suggestion.map_or_else(String::new, |name| format!(" (did you mean `{name}`?)"))
-    ))
+    Err(Error::UnknownEnvironment {
+        given: environment.to_owned(),
+        manifest: manifest.path.clone(),
+        suggestion,
+        known: known.clone(),
+    })
 }
 
 /// The processor's deployment in `environment`; an error when it does not deploy there.
 pub fn deployment<'a>(
     processor: &'a Processor,
     environment: &str,
-) -> Result<&'a Deployment, Report> {
-    processor.deployments.get(environment).ok_or_else(|| {
-        let enabled: Vec<&str> = processor.deployments.keys().map(String::as_str).collect();
-        miette!(
-            code = crate::codes::Code::ErrUnknownEnvironment.as_str(),
-            help = format!(
-                "{} deploys to: {}; pick one of those, or enable it for `{environment}` in the manifest",
-                processor.reference,
-                enabled.join(", ")
-            ),
-            "{} does not deploy to `{environment}`",
-            processor.reference
-        )
-    })
+) -> Result<&'a Deployment, Error> {
+    processor
+        .deployments
+        .get(environment)
+        .ok_or_else(|| Error::NotDeployedTo {
+            reference: processor.reference.to_string(),
+            environment: environment.to_owned(),
+            enabled: processor.deployments.keys().cloned().collect(),
+        })
 }
 
 /// Which app a command acts on.
@@ -156,25 +134,20 @@ pub fn app_name(
     processor: &Processor,
     choice: NameChoice,
     app_name: Option<&str>,
-) -> Result<AppName, Report> {
+) -> Result<AppName, Error> {
     if let Some(name) = app_name {
-        return AppName::parse(name).map_err(|error| {
-            miette!(
-                code = crate::codes::Code::ErrInvalidAppName.as_str(),
-                help = "Modal app names are at most 64 characters of [a-zA-Z0-9._-]",
-                "`--app-name {name}`: {error}"
-            )
+        return AppName::parse(name).map_err(|error| Error::InvalidAppName {
+            name: name.to_owned(),
+            reason: error.to_string(),
+            flag: true,
         });
     }
     match choice {
         NameChoice::Ci => Ok(processor.app_name.clone()),
         NameChoice::Sandbox => {
-            let owner = sandbox::current_owner().map_err(|error| {
-                miette!(
-                    code = crate::codes::Code::ErrUsage.as_str(),
-                    help = "set USER and run in a git checkout, or pass --app-name NAME",
-                    "{error}"
-                )
+            let owner = sandbox::current_owner().map_err(|source| Error::NoSandboxOwner {
+                source,
+                help: Some("set USER and run in a git checkout, or pass --app-name NAME"),
             })?;
             Ok(owner.app_name(&processor.app_name))
         }
@@ -185,7 +158,7 @@ pub fn app_name(
 /// `--sandbox`, else the CI name.
 pub fn release_target(
     args: &crate::cli::ReleaseTargetArgs,
-) -> Result<(ValidManifest, Processor, AppName), Report> {
+) -> Result<(ValidManifest, Processor, AppName), Error> {
     let manifest = load_manifest(&args.manifest.manifest)?;
     check_environment(&manifest, &args.environment)?;
     let processor = find_processor(&manifest, &args.reference)?.clone();
@@ -237,10 +210,12 @@ pub fn backend(manifest: &ValidManifest) -> Arc<ModalCli> {
     Arc::new(super::plan::backend_for(manifest))
 }
 
-/// A backend error as a report with its code and the fix.
-pub fn backend_report(error: &BackendError, help: Option<String>) -> Report {
-    let help = help.unwrap_or_else(|| error.help());
-    miette!(code = error.code().as_str(), help = help, "{error}")
+/// A backend error with its code and a fix of the caller's (else its own).
+pub fn backend_report(error: &BackendError, help: Option<String>) -> Error {
+    Error::Backend {
+        error: error.clone(),
+        help,
+    }
 }
 
 /// The names of the secrets present in an environment (values are never read).

@@ -1,16 +1,14 @@
 //! `modalplan validate` and `modalplan schema`.
 
-use std::io::IsTerminal;
+use crate::error::Error;
 
-use miette::Report;
-
-use crate::cli::{ColorChoice, DiagnosticFormat, ValidateArgs};
+use crate::cli::{DiagnosticFormat, ValidateArgs};
 use crate::exit::ExitStatus;
-use crate::manifest::render::{self, Style};
+use crate::manifest::render;
 use crate::manifest::{self, Diagnostic, Severity};
 use crate::printer;
 
-pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Report> {
+pub fn run(args: &ValidateArgs) -> Result<ExitStatus, Error> {
     let path = &args.manifest.manifest;
     let (diagnostics, summary_counts) = match manifest::load(path) {
         Ok(loaded) => {
@@ -61,7 +59,10 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Report
     match args.format {
         DiagnosticFormat::Human => {
             if !diagnostics.is_empty() {
-                printer::stderr(&render::human(&diagnostics, human_style(color)));
+                printer::stderr(&render::human(
+                    &diagnostics,
+                    crate::settings::diagnostic_style(),
+                ));
             }
             if failed {
                 printer::stderr(&summary);
@@ -88,20 +89,6 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Result<ExitStatus, Report
 pub fn schema() -> ExitStatus {
     printer::stdout(&manifest::schema::to_pretty_string());
     ExitStatus::Success
-}
-
-/// Box drawing and colour on a terminal; plain ASCII anywhere else, so logs and snapshots are stable.
-fn human_style(color: ColorChoice) -> Style {
-    let terminal = match color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal(),
-    };
-    if terminal {
-        Style::Terminal
-    } else {
-        Style::Plain
-    }
 }
 
 fn count(diagnostics: &[Diagnostic], severity: Severity) -> usize {

@@ -1,6 +1,7 @@
 //! The plan: what would change on Modal, per environment. Serialized as-is for `--format json` and
 //! `--out plan.json`; `format_version` changes when a field does.
 
+use crate::backend::DeploymentRecord;
 use crate::backend::lock::LockRecord;
 use crate::backend::releases::ReleaseRecord;
 use crate::code::{CodeChanges, CodeSnapshot};
@@ -144,6 +145,20 @@ pub struct Live {
     /// The release record of this deployment, when modalplan made it and its record matches the tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseRecord>,
+}
+
+impl Live {
+    /// True when `live` is the deployment the plan saw (`planned`): both absent, or the same version and
+    /// tag. Apply's re-check before each deploy and the saved-plan check both ask this.
+    pub fn matches(planned: Option<&Live>, live: Option<&DeploymentRecord>) -> bool {
+        match (planned, live) {
+            (None, None) => true,
+            (Some(planned), Some(live)) => {
+                planned.version == live.version && planned.tag == live.tag
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What apply deploys.

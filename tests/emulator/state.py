@@ -145,6 +145,10 @@ class StateStore:
         self.calls_path = self.path + ".calls.jsonl"
         self.blob_dir = self.path + ".blobs"
         os.makedirs(self.blob_dir, exist_ok=True)
+        # The last state read or written, with the file's identity then (inode, mtime, size): every write
+        # replaces the file (a new inode), so an unchanged identity means an unchanged state. Read-only
+        # calls reuse it instead of parsing the file again (most RPCs only read).
+        self._cached: tuple[tuple[int, int, int], dict] | None = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -161,17 +165,34 @@ class StateStore:
         with open(self.path) as f:
             return json.load(f)
 
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
     def _write(self, state: dict) -> None:
         directory = os.path.dirname(self.path)
         fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
         with os.fdopen(fd, "w") as f:
-            json.dump(state, f, indent=2, sort_keys=True)
+            # One line, written by the C encoder (an indented dump runs the pure-Python one: 3x slower).
+            f.write(json.dumps(state, sort_keys=True))
             f.write("\n")
         os.replace(tmp, self.path)
+        self._cached = None
 
     def read(self) -> dict:
+        """The state, for reading only: the same object is handed to every reader until the file changes,
+        so a caller must not modify it (`transaction()` is for changes)."""
         with self._locked():
-            return self._read()
+            identity = self._identity()
+            if identity is not None and self._cached is not None and self._cached[0] == identity:
+                return self._cached[1]
+            state = self._read()
+            if identity is not None:
+                self._cached = (identity, state)
+            return state
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[dict]:

@@ -315,7 +315,7 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
         assert_eq!(smoke.status.code(), Some(1), "{cli:?}: {}", stderr(&smoke));
         assert_eq!(
             stdout(&smoke),
-            "FAILED   llm/litellm@1  dev/llm-litellm-v1  ERR_FUNCTION_NOT_FOUND: app `llm-litellm-v1` is not deployed in `dev`\n\n0 passed, 1 failed, 0 skipped.\n"
+            "FAILED   llm/litellm@1  dev/llm-litellm-v1  ERR_APP_NOT_DEPLOYED: app `llm-litellm-v1` is not deployed in `dev`\n\n0 passed, 1 failed, 0 skipped.\n"
         );
 
         let status = workspace.run(&["status", "--env", "dev", "--sandbox"]);
@@ -493,7 +493,7 @@ fn invoke_errors_name_the_problem_and_the_fix() {
     assert_eq!(
         stderr(&absent),
         format!(
-            "ERR_FUNCTION_NOT_FOUND\n\n  × app `{SANDBOX}` is not deployed in environment `dev`\n  help: deploy it first: modalplan deploy --env dev --ref llm/litellm@1\n\n"
+            "ERR_APP_NOT_DEPLOYED\n\n  × app `{SANDBOX}` is not deployed in environment `dev`\n  help: deploy it first: modalplan deploy --env dev --ref llm/litellm@1\n\n"
         )
     );
     let gets = workspace.rpcs_named("FunctionGet");
@@ -514,7 +514,7 @@ fn invoke_errors_name_the_problem_and_the_fix() {
     assert_eq!(named.status.code(), Some(1));
     assert_eq!(
         stderr(&named),
-        "ERR_FUNCTION_NOT_FOUND\n\n  × app `my-try` is not deployed in environment `dev`\n  help: deploy it first: modalplan deploy --env dev --ref llm/litellm@1 --app-\n        name my-try\n\n"
+        "ERR_APP_NOT_DEPLOYED\n\n  × app `my-try` is not deployed in environment `dev`\n  help: deploy it first: modalplan deploy --env dev --ref llm/litellm@1 --app-\n        name my-try\n\n"
     );
 }
 

@@ -1,0 +1,44 @@
+//! Settings every command shares, and their defaults in one place.
+
+use std::time::Duration;
+
+/// Where deploy logs go (`apply --log-dir`; `deploy` always).
+pub const LOG_DIR: &str = ".modalplan/logs";
+
+/// Limit of each registry request (the pre-flight check of `plan`, `apply` and `deploy`; `pin`).
+pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// After Ctrl-C or SIGTERM, how long running deploys may go on before they are killed.
+pub const GRACE_PERIOD_SECONDS: u64 = 30;
+
+/// [`GRACE_PERIOD_SECONDS`] as a duration.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(GRACE_PERIOD_SECONDS);
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use crate::cli::ColorChoice;
+use crate::manifest::render::Style;
+
+/// `--color`, decided once by `main` before any command runs.
+static COLOR: OnceLock<ColorChoice> = OnceLock::new();
+
+/// Records `--color` for the run (the first call wins; `main` makes it).
+pub fn set_color(choice: ColorChoice) {
+    let _ = COLOR.set(choice);
+}
+
+/// How diagnostics are drawn on standard error: box drawing and colour on a terminal (or with
+/// `--color always`); plain ASCII anywhere else (or with `--color never`), so logs and snapshots are stable.
+pub fn diagnostic_style() -> Style {
+    let terminal = match COLOR.get().copied().unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal(),
+    };
+    if terminal {
+        Style::Terminal
+    } else {
+        Style::Plain
+    }
+}
