@@ -92,7 +92,11 @@ pub fn join(
                         notes.push(format!("rollback to v{restored}"));
                     }
                 }
-                Some(_) => {}
+                Some(record) => {
+                    if let Some(why) = &record.promotion_skipped {
+                        notes.push(format!("promotion check skipped: {why}"));
+                    }
+                }
                 None => notes.push(match entry.tag.as_deref().map(str::parse::<Fingerprint>) {
                     Some(Ok(_)) => "no release record".to_owned(),
                     Some(Err(ForeignTag::OlderFormat { .. })) => {

@@ -102,12 +102,25 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
             verdict,
         ];
         if gated {
-            row.push(
-                action
-                    .promotion
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), crate::render::promotion::state),
-            );
+            // What is live and matches has no gate of its own: say whether upstream runs it too.
+            let live = (action.kind == ActionKind::NoOp)
+                .then(|| {
+                    crate::plan::planner::promotion_check(
+                        &manifest,
+                        &observed,
+                        &options,
+                        processor,
+                        environment,
+                        &action.app_name,
+                        desired_tag?,
+                    )
+                })
+                .flatten();
+            row.push(match (&action.promotion, &live) {
+                (Some(check), _) => crate::render::promotion::state(check),
+                (None, Some(check)) => crate::render::promotion::live_state(check),
+                (None, None) => "-".to_owned(),
+            });
         }
         rows.push(row);
     }

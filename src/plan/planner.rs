@@ -241,39 +241,22 @@ impl Context<'_> {
         (action, warnings)
     }
 
-    /// The promotion gate of a create or update, when its environment is gated for this processor:
-    /// what the upstream environment has live of the same app. Sandbox names are never gated.
+    /// The promotion gate of a create or update (see [`promotion_check`]).
     fn promotion_check(
         &self,
         processor: &Processor,
         app_name: &str,
         tag: &str,
     ) -> Option<PromotionCheck> {
-        if self.options.sandbox.is_some() {
-            return None;
-        }
-        let gate = self.manifest.promotion_gate(processor, self.environment)?;
-        let empty = ObservedEnvironment::default();
-        let upstream = self
-            .observed
-            .environments
-            .get(&gate.upstream)
-            .unwrap_or(&empty);
-        let verdict = crate::promotion::gate::check(
+        promotion_check(
+            self.manifest,
+            self.observed,
+            self.options,
+            processor,
+            self.environment,
+            app_name,
             tag,
-            crate::promotion::Upstream {
-                app: upstream.apps.get(app_name),
-                records: upstream.releases.of(app_name),
-                records_read: matches!(upstream.releases, ReleasesState::Read { .. }),
-            },
-            gate.soak,
-            self.options.now.unwrap_or(std::time::UNIX_EPOCH),
-        );
-        Some(PromotionCheck {
-            upstream: gate.upstream,
-            verdict,
-            skipped: false,
-        })
+        )
     }
 
     fn record_mismatch(
@@ -636,4 +619,39 @@ fn orphan_action(
         blockers: Vec::new(),
         promotion: None,
     }
+}
+
+/// The promotion gate of the deployment with tag `tag` of `app_name` in `environment`, when that
+/// environment is gated for this processor: what the upstream environment has live of the same app.
+/// Sandbox names are never gated.
+pub fn promotion_check(
+    manifest: &ValidManifest,
+    observed: &Observed,
+    options: &PlanOptions,
+    processor: &Processor,
+    environment: &str,
+    app_name: &str,
+    tag: &str,
+) -> Option<PromotionCheck> {
+    if options.sandbox.is_some() {
+        return None;
+    }
+    let gate = manifest.promotion_gate(processor, environment)?;
+    let empty = ObservedEnvironment::default();
+    let upstream = observed.environments.get(&gate.upstream).unwrap_or(&empty);
+    let verdict = crate::promotion::gate::check(
+        tag,
+        crate::promotion::Upstream {
+            app: upstream.apps.get(app_name),
+            records: upstream.releases.of(app_name),
+            records_read: matches!(upstream.releases, ReleasesState::Read { .. }),
+        },
+        gate.soak,
+        options.now.unwrap_or(std::time::UNIX_EPOCH),
+    );
+    Some(PromotionCheck {
+        upstream: gate.upstream,
+        verdict,
+        skipped: false,
+    })
 }

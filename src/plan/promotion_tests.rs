@@ -248,3 +248,32 @@ fn a_processor_that_opts_out_or_has_no_upstream_is_not_gated() {
     assert_eq!(kinds, [ActionKind::Create, ActionKind::Create]);
     assert!(plan.actions.iter().all(|action| action.promotion.is_none()));
 }
+
+/// The plan of main at 14:10 (litellm soaking on staging, generic not on dev) as each renderer shows it.
+fn soaking_plan() -> super::Plan {
+    let manifest = gated_manifest();
+    plan(
+        &manifest,
+        &observed(&manifest),
+        &options_at(&manifest, "2026-12-03T14:10:00Z"),
+    )
+}
+
+#[test]
+fn text_of_a_plan_waiting_for_promotion() {
+    let text = crate::render::text(&soaking_plan());
+    insta::assert_snapshot!(anstream::adapter::strip_str(&text).to_string());
+}
+
+#[test]
+fn json_of_a_plan_waiting_for_promotion() {
+    let json = crate::render::json(&soaking_plan());
+    insta::assert_snapshot!(json);
+    let back: super::Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, soaking_plan());
+}
+
+#[test]
+fn markdown_of_a_plan_waiting_for_promotion() {
+    insta::assert_snapshot!(crate::render::markdown(&soaking_plan()));
+}

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod gate;
+pub mod promote;
 
 pub use gate::{Upstream, Verdict, Wait};
 

@@ -4,6 +4,7 @@
 use crate::codes::Code;
 use crate::plan::Plan;
 use crate::plan::model::{Action, Finding};
+use crate::promotion::promote::{Candidate, Outcome};
 use crate::promotion::{PromotionCheck, Verdict, Wait};
 
 /// Whose wait a finding is about.
@@ -161,6 +162,16 @@ pub fn state(check: &PromotionCheck) -> String {
     }
 }
 
+/// The gate's verdict of what is live and matches the manifest, for `status`: whether upstream runs it.
+pub fn live_state(check: &PromotionCheck) -> String {
+    match &check.verdict {
+        Verdict::Ready { version, .. } => {
+            format!("promoted from {} (v{version})", check.upstream)
+        }
+        Verdict::Waiting { wait } => format!("not promoted: {}", short(wait, &check.upstream)),
+    }
+}
+
 /// The actions of `environment` the gate holds back (or would have, when skipped).
 pub fn waiting<'a>(plan: &'a Plan, environment: &str) -> Vec<(&'a Action, &'a PromotionCheck)> {
     plan.actions
@@ -191,6 +202,54 @@ pub fn environment_lines(plan: &Plan, environment: &str) -> Vec<String> {
             ))
         })
         .collect()
+}
+
+/// `promote`'s line for one processor: what it writes, or why not.
+pub fn promote_line(candidate: &Candidate, from: &str, to: &str) -> String {
+    let reference = &candidate.reference;
+    match &candidate.outcome {
+        Outcome::Promote {
+            current,
+            image,
+            version,
+        } => format!(
+            "{reference}: {} -> {} (live on {from} as v{version})",
+            current.short_digest(),
+            image.short_digest()
+        ),
+        Outcome::UpToDate { image } => {
+            format!("{reference}: up to date ({})", image.short_digest())
+        }
+        Outcome::Held { wait } => format!("{reference}: held back: {}", short(wait, from)),
+        Outcome::OtherUpstream { upstream } => format!(
+            "{reference}: {to} takes it from {upstream}, not {from}: `modalplan promote --from {upstream} --to {to} --ref {reference}`"
+        ),
+    }
+}
+
+/// `promote`'s last line: the counts, and what became of the manifest.
+pub fn promote_summary(candidates: &[Candidate], manifest: &str, check: bool) -> String {
+    let count = |wanted: fn(&Outcome) -> bool| {
+        candidates
+            .iter()
+            .filter(|candidate| wanted(&candidate.outcome))
+            .count()
+    };
+    let promoted = count(Outcome::promotes);
+    let up_to_date = count(|outcome| matches!(outcome, Outcome::UpToDate { .. }));
+    let held = candidates.len() - promoted - up_to_date;
+    if check {
+        let waits = if promoted == 1 { "waits" } else { "wait" };
+        return format!(
+            "{promoted} {waits} to be promoted, {up_to_date} up to date, {held} held back; {manifest} is unchanged."
+        );
+    }
+    let outcome = if promoted == 0 {
+        "is unchanged"
+    } else {
+        "rewritten"
+    };
+    format!("{promoted} promoted, {up_to_date} up to date, {held} held back; {manifest} {outcome}.")
 }
 
 #[cfg(test)]
