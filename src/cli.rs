@@ -65,6 +65,11 @@ pub struct SelectionArgs {
     /// deploy it again on purpose.
     #[arg(long)]
     pub retry_failed: bool,
+
+    /// Let creates and updates that `[promotion]` holds back (`ERR_NOT_PROMOTED`) go ahead, for this run
+    /// only: each is warned about, and its release record says the check was skipped.
+    #[arg(long)]
+    pub skip_promotion_check: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +144,13 @@ pub enum Command {
         after_help = "Examples:\n  modalplan pin --ref llm/litellm@1 --tag 2026.12.02\n  modalplan pin --ref llm/litellm@1 --image ghcr.io/acme/theory/llm-litellm:main --env dev\n  modalplan pin --all --tag \"$GITHUB_SHA\"\n  modalplan pin --check   # exit 2 when a recorded tag moved\n\nThe pin records the tag: `repo:TAG@sha256:...`; Modal pulls the digest. Credentials, and the\nregistry's address, come from the same variables as the plan's pre-flight (REGISTRY_USERNAME,\nREGISTRY_PASSWORD, MODALPLAN_REGISTRY_URL_<HOST>)."
     )]
     Pin(PinArgs),
+
+    /// Pin in a downstream environment's overrides the images live upstream that passed its smoke
+    /// check and soaked there, so promotion is a reviewed commit of `processors.toml`.
+    #[command(
+        after_help = "Examples:\n  modalplan promote --from staging --to main\n  modalplan promote --from staging --to main --ref llm/litellm@1\n  modalplan promote --from staging --to main --check   # exit 2 when something waits to be promoted\n\nEach image is written as `image.oci` of `[processor.env.<to>]`, the rest of the file is kept byte for\nbyte, and the diff is printed. What `[promotion]` would still hold back (not smoke-checked, still\nsoaking) is listed and not written."
+    )]
+    Promote(PromoteArgs),
 
     /// What is deployed for each ref, and whether it matches the manifest.
     #[command(
@@ -507,6 +519,29 @@ pub struct PinArgs {
 
     /// Resolve every tag a pin records (`repo:tag@sha256:...`) and exit 2 if any now points at another
     /// digest (1 on errors); the manifest is not changed.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// The upstream environment whose live images are promoted.
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+
+    /// The downstream environment whose overrides are written.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+
+    /// Promote only this processor (repeatable); every one that deploys to both by default.
+    #[arg(long = "ref", value_name = "REF")]
+    pub references: Vec<String>,
+
+    /// Only report what waits to be promoted, and exit 2 when something does (0 when nothing does); the
+    /// manifest is not changed.
     #[arg(long)]
     pub check: bool,
 }

@@ -45,6 +45,8 @@ pub enum Code {
     ErrFailedBefore,
     /// Modal's release records of an environment could not be read or written.
     ErrReleaseRecord,
+    /// A change in a gated environment is not live, smoke-checked and soaked upstream yet.
+    ErrNotPromoted,
     /// Another run holds the apply lock of an environment.
     ErrLocked,
     ErrInterrupted,
@@ -97,6 +99,7 @@ impl Code {
         Code::ErrConcurrentChange,
         Code::ErrFailedBefore,
         Code::ErrReleaseRecord,
+        Code::ErrNotPromoted,
         Code::ErrLocked,
         Code::ErrInterrupted,
         Code::ErrUsage,
@@ -143,6 +146,7 @@ impl Code {
             Code::ErrConcurrentChange => "ERR_CONCURRENT_CHANGE",
             Code::ErrFailedBefore => "ERR_FAILED_BEFORE",
             Code::ErrReleaseRecord => "ERR_RELEASE_RECORD",
+            Code::ErrNotPromoted => "ERR_NOT_PROMOTED",
             Code::ErrLocked => "ERR_LOCKED",
             Code::ErrInterrupted => "ERR_INTERRUPTED",
             Code::ErrUsage => "ERR_USAGE",

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod naming;
 pub mod plan;
 pub mod printer;
+pub mod promotion;
 pub mod registry;
 pub mod render;
 pub mod sandbox;

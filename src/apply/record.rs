@@ -1,8 +1,6 @@
 //! The release records an action leaves on Modal (see [`crate::backend::releases`]): a deploy, and for a
 //! failure what undid it (the rollback, or the stop of a new app); a prune's stop.
 
-use std::time::SystemTime;
-
 use super::ApplySettings;
 use super::app::Attempt;
 use super::report::{AppError, Outcome};
@@ -23,7 +21,7 @@ pub(super) async fn write(
     attempt: &Attempt,
     outcome: &Outcome,
 ) -> Result<(), AppError> {
-    let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let at = crate::promotion::clock::now_rfc3339();
     for record in records(settings, code, action, attempt, outcome, &at) {
         if let Err(error) = backend.record_release(&action.environment, &record).await {
             let operation = match record.operation {
@@ -67,6 +65,7 @@ pub(super) fn records(
         smoke: None,
         restored: None,
         rollback_of: None,
+        promotion_skipped: None,
     };
     let deploy = |version: u32| {
         let desired = action.after.as_ref()?;
@@ -84,6 +83,14 @@ pub(super) fn records(
                 code: code.files.clone(),
             }),
             smoke: attempt.smoke.clone(),
+            promotion_skipped: action
+                .promotion
+                .as_ref()
+                .filter(|check| check.skipped)
+                .and_then(|check| {
+                    let wait = check.wait()?;
+                    Some(crate::render::promotion::short(wait, &check.upstream))
+                }),
             ..base(version, desired.tag.clone(), ReleaseOperation::Deploy)
         })
     };

@@ -66,6 +66,7 @@ fn create(app: &str) -> Action {
         before: None,
         after: Some(desired()),
         blockers: Vec::new(),
+        promotion: None,
     }
 }
 

@@ -55,6 +55,11 @@ pub struct ReleaseRecord {
     /// For a rollback: the version it replaced (the failed one, or the one a person rolled back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u32>,
+    /// For a deploy that `--skip-promotion-check` let through: the upstream it was not promoted from and
+    /// why (`staging: not deployed to staging`). Absent in records of every other deploy, and in records
+    /// written before promotion existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_skipped: Option<String>,
 }
 
 /// What a record is of.
@@ -193,6 +198,7 @@ mod tests {
             smoke: None,
             restored: None,
             rollback_of: None,
+            promotion_skipped: None,
         }
     }
 

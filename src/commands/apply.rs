@@ -78,21 +78,26 @@ async fn execute(
     let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(manifest));
 
     printer::stderr(&render::text(plan));
-    if let Some(blocked) = plan
-        .actions
-        .iter()
-        .find(|action| action.kind == ActionKind::Blocked)
-    {
+    // A change the promotion gate holds back does not stop the others: it is reported as not started.
+    if let Some(blocked) = plan.actions.iter().find(|action| {
+        action.kind == ActionKind::Blocked
+            && action
+                .blockers
+                .iter()
+                .any(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
+    }) {
         let code = blocked
             .blockers
-            .first()
+            .iter()
+            .find(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
             .map_or(crate::codes::Code::ErrUsage, |finding| finding.code);
         return Err(Error::PlanBlocked {
             code,
             count: plan.summary().blocked,
         });
     }
-    if !plan.has_changes() {
+    let not_promoted = plan.summary().blocked;
+    if !plan.has_changes() && not_promoted == 0 {
         printer::stdout("No changes: Modal matches the manifest. Nothing to apply.\n");
         return Ok(ExitStatus::Success);
     }

@@ -1,8 +1,6 @@
 //! `modalplan destroy`: stop the caller's own sandbox app (`<user>-<branch>-<app>`), and record it. A CI
 //! name is stopped only on purpose: named with `--app-name` and confirmed with `--yes`.
 
-use std::time::SystemTime;
-
 use crate::error::Error;
 
 use super::target::{self, NameChoice};
@@ -63,10 +61,11 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
         commit: provenance.commit,
         dirty: provenance.dirty,
         by: provenance.by,
-        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        at: crate::promotion::clock::now_rfc3339(),
         smoke: None,
         restored: None,
         rollback_of: None,
+        promotion_skipped: None,
     };
     let recorded = backend.record_release(environment, &record).await;
     printer::stdout(&format!(

@@ -92,7 +92,11 @@ pub fn join(
                         notes.push(format!("rollback to v{restored}"));
                     }
                 }
-                Some(_) => {}
+                Some(record) => {
+                    if let Some(why) = &record.promotion_skipped {
+                        notes.push(format!("promotion check skipped: {why}"));
+                    }
+                }
                 None => notes.push(match entry.tag.as_deref().map(str::parse::<Fingerprint>) {
                     Some(Ok(_)) => "no release record".to_owned(),
                     Some(Err(ForeignTag::OlderFormat { .. })) => {
@@ -175,6 +179,7 @@ mod tests {
             smoke: None,
             restored: None,
             rollback_of: None,
+            promotion_skipped: None,
         }
     }
 
@@ -198,6 +203,7 @@ mod tests {
         let rollback = ReleaseRecord {
             restored: Some(3),
             rollback_of: Some(4),
+            promotion_skipped: None,
             ..record(5, good, ReleaseOperation::Rollback)
         };
         let records = [record(3, good, ReleaseOperation::Deploy), failed, rollback];

@@ -21,6 +21,7 @@ pub mod name;
 pub mod pin;
 mod pin_edit;
 pub mod plan;
+pub mod promote;
 pub mod prune;
 pub mod rollback;
 mod secret_source;
@@ -68,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Error> {
             cut(secrets_sync::run(&args), Some(SYNC_CUT)).await
         }
         Command::Pin(args) => Box::pin(cut(pin::run(&args), Some(PIN_CUT))).await,
+        Command::Promote(args) => Box::pin(cut(promote::run(&args), Some(PIN_CUT))).await,
         Command::Invoke(args) => cut(invoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Smoke(args) => cut(smoke::run(&args), Some(CALL_ABANDONED)).await,
         Command::Prune(args) => cut(prune::run(&args), Some(PRUNE_CUT)).await,

@@ -3,7 +3,6 @@
 //! [`super::pin_edit`]); `pin --check` tells a scheduled job when a recorded tag has moved.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::codes::Code;
 use crate::error::Error;
@@ -199,8 +198,8 @@ async fn pin(
                 .map_or_else(String::new, |diagnostic| diagnostic.message.clone());
             return Err(Error::PinWouldNotValidate { first });
         }
-        write_atomically(&manifest.path, &edited)?;
-        out.push_str(&diff(&manifest.path, original, &edited));
+        pin_edit::write_atomically(&manifest.path, &edited)?;
+        out.push_str(&pin_edit::diff(&manifest.path, original, &edited));
         out.push('\n');
     }
     for line in &lines {
@@ -340,33 +339,4 @@ fn usage(message: &str) -> Error {
     Error::PinUsage {
         message: message.to_owned(),
     }
-}
-
-/// The manifest's change as a unified diff.
-fn diff(path: &Path, old: &str, new: &str) -> String {
-    let name = path.display().to_string();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(1)
-        .header(&name, &name)
-        .to_string()
-}
-
-/// Writes `text` to `path` through a temporary file in the same folder, renamed over it.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
-    let folder = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let failed = |error: std::io::Error| Error::ManifestUnwritable {
-        path: path.to_owned(),
-        source: error,
-    };
-    let mut file = tempfile::NamedTempFile::new_in(folder).map_err(failed)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(failed)?;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(file.path(), metadata.permissions());
-    }
-    file.persist(path).map_err(|error| failed(error.error))?;
-    Ok(())
 }

@@ -1,7 +1,11 @@
 //! Rewriting one `image.oci` value of `processors.toml` with `toml_edit`: comments, order, quoting
 //! style and blank lines everywhere else stay byte for byte.
 
+use std::path::Path;
+
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
+
+use crate::error::Error;
 
 /// Where a pin is written: the processor's own `image.oci`, or an environment's override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +113,35 @@ pub fn set_image(
             image.insert("oci", Item::Value(Value::from(value)));
         }
     }
+    Ok(())
+}
+
+/// The manifest's change as a unified diff.
+pub fn diff(path: &Path, old: &str, new: &str) -> String {
+    let name = path.display().to_string();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(1)
+        .header(&name, &name)
+        .to_string()
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder, renamed over it.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let failed = |error: std::io::Error| Error::ManifestUnwritable {
+        path: path.to_owned(),
+        source: error,
+    };
+    let mut file = tempfile::NamedTempFile::new_in(folder).map_err(failed)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(failed)?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(file.path(), metadata.permissions());
+    }
+    file.persist(path).map_err(|error| failed(error.error))?;
     Ok(())
 }
 

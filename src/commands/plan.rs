@@ -98,6 +98,13 @@ pub async fn make_plan(
         .map_err(Error::Selection)?;
     options.prune = selection.prune;
     options.retry_failed = selection.retry_failed;
+    options.skip_promotion_check = selection.skip_promotion_check;
+    options.now = Some(crate::promotion::clock::now());
+    if selection.skip_promotion_check && manifest.promotion.is_some() {
+        printer::stderr(
+            "warning: --skip-promotion-check: changes that [promotion] holds back are planned and applied anyway; each one's release record says so\n",
+        );
+    }
     options.code = code_snapshot(&manifest)?;
     if selection.sandbox {
         options.sandbox =

@@ -2,7 +2,7 @@
 //! smoke-check what is then live, and record it.
 
 use std::fmt::Write as _;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::error::Error;
 
@@ -120,10 +120,11 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
         commit: provenance.commit,
         dirty: provenance.dirty,
         by: provenance.by,
-        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        at: crate::promotion::clock::now_rfc3339(),
         smoke: smoke.clone(),
         restored: Some(to),
         rollback_of: Some(live),
+        promotion_skipped: None,
     };
     let recorded = backend.record_release(environment, &record).await;
     let mut out = format!("Rolled back `{app}` in `{environment}` to v{to} (live as v{now}).\n");

@@ -21,6 +21,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     let mut options = PlanOptions {
         environments: vec![environment.to_owned()],
         code: super::plan::code_snapshot(&manifest)?,
+        now: Some(crate::promotion::clock::now()),
         ..PlanOptions::default()
     };
     if args.sandbox {
@@ -44,7 +45,12 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     let plan = crate::plan::plan(&manifest, &observed, &options);
     let seen = observed.environments.get(environment);
 
-    let mut rows: Vec<[String; 6]> = Vec::new();
+    // A column of the promotion gate's verdicts, when this environment is gated for any processor.
+    let gated = manifest
+        .processors
+        .iter()
+        .any(|processor| manifest.promotion_gate(processor, environment).is_some());
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut differing = 0;
     for processor in &manifest.processors {
         let reference = processor.reference.as_str();
@@ -87,17 +93,44 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
             let codes: Vec<&str> = action.blockers.iter().map(|b| b.code.as_str()).collect();
             let _ = write!(verdict, " (apply blocked: {})", codes.join(", "));
         }
-        rows.push([
+        let mut row = vec![
             reference.to_owned(),
             action.app_name.clone(),
             state,
             version,
             tag,
             verdict,
-        ]);
+        ];
+        if gated {
+            // What is live and matches has no gate of its own: say whether upstream runs it too.
+            let live = (action.kind == ActionKind::NoOp)
+                .then(|| {
+                    crate::plan::planner::promotion_check(
+                        &manifest,
+                        &observed,
+                        &options,
+                        processor,
+                        environment,
+                        &action.app_name,
+                        desired_tag?,
+                    )
+                })
+                .flatten();
+            row.push(match (&action.promotion, &live) {
+                (Some(check), _) => crate::render::promotion::state(check),
+                (None, Some(check)) => crate::render::promotion::live_state(check),
+                (None, None) => "-".to_owned(),
+            });
+        }
+        rows.push(row);
     }
-    let headers = ["REF", "APP", "STATE", "VERSION", "TAG", "MANIFEST"].map(str::to_owned);
-    let mut widths = [0usize; 6];
+    let mut headers: Vec<String> = ["REF", "APP", "STATE", "VERSION", "TAG", "MANIFEST"]
+        .map(str::to_owned)
+        .to_vec();
+    if gated {
+        headers.push("PROMOTION".to_owned());
+    }
+    let mut widths = vec![0usize; headers.len()];
     for row in std::iter::once(&headers).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -106,7 +139,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     let mut out = format!("Environment `{environment}`:\n");
     for row in std::iter::once(&headers).chain(&rows) {
         let mut line = String::from(" ");
-        for (cell, width) in row.iter().zip(widths) {
+        for (cell, width) in row.iter().zip(widths.iter().copied()) {
             line.push(' ');
             let _ = write!(line, "{cell:<width$} ");
         }

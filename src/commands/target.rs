@@ -92,12 +92,22 @@ pub fn find_processor<'a>(
 
 /// Checks `--env` against the manifest's environments.
 pub fn check_environment(manifest: &ValidManifest, environment: &str) -> Result<(), Error> {
+    check_environment_named(manifest, "--env", environment)
+}
+
+/// [`check_environment`] of an environment named by the option `flag`.
+pub fn check_environment_named(
+    manifest: &ValidManifest,
+    flag: &'static str,
+    environment: &str,
+) -> Result<(), Error> {
     let known = &manifest.modal.environments;
     if known.iter().any(|name| name == environment) {
         return Ok(());
     }
     let suggestion = did_you_mean(environment, known.iter().map(String::as_str));
     Err(Error::UnknownEnvironment {
+        flag,
         given: environment.to_owned(),
         manifest: manifest.path.clone(),
         suggestion,

@@ -25,6 +25,7 @@ pub(super) fn code(error: &Error) -> Option<Code> {
         | Error::PayloadNotObject { .. }
         | Error::RealModeInCi
         | Error::PinUsage { .. }
+        | Error::PromoteUsage { .. }
         | Error::NoLockHeld { .. }
         | Error::NothingToDeploy { .. }
         | Error::NoDeployment { .. }
@@ -123,6 +124,9 @@ pub(super) fn help(error: &Error) -> Option<String> {
         Error::PayloadNotObject { .. } => "pass an object, e.g. --payload-json '{\"schema\":\"v1\",\"mode\":\"mock\",\"params\":{}}'".to_owned(),
         Error::RealModeInCi => "real mode calls external providers with real secrets; pass --allow-real-in-ci if this job is meant to, or use --mode mock".to_owned(),
         Error::PinUsage { .. } => "see `modalplan pin --help`".to_owned(),
+        Error::PromoteUsage { .. } => {
+            "promote from an environment to one after it in `[modal].environments`: see `modalplan promote --help`".to_owned()
+        }
         Error::Backend { error, help } => help.clone().unwrap_or_else(|| error.help()),
         Error::AppNotDeployed { deploy, .. } => format!("deploy it first: {deploy}"),
         Error::FunctionNotFound { deploy, .. } => format!(

@@ -55,8 +55,10 @@ pub enum Error {
         suggestion: Option<String>,
         known: Vec<String>,
     },
-    #[error("`--env {given}` is not an environment of {}{}", manifest.display(), did_you_mean(suggestion.as_deref()))]
+    #[error("`{flag} {given}` is not an environment of {}{}", manifest.display(), did_you_mean(suggestion.as_deref()))]
     UnknownEnvironment {
+        /// The option that named it: `--env`, or `--from`/`--to` of `promote`.
+        flag: &'static str,
         given: String,
         manifest: PathBuf,
         suggestion: Option<String>,
@@ -106,6 +108,9 @@ pub enum Error {
     /// `pin` was given flags that do not go together.
     #[error("{message}")]
     PinUsage { message: String },
+    /// `promote` was given environments that do not go together.
+    #[error("{message}")]
+    PromoteUsage { message: String },
 
     // Modal.
     /// Modal (through the `modal` CLI) failed; `help` replaces the error's own fix.

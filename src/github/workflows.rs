@@ -18,6 +18,10 @@ pub const WORKFLOWS: &[(&str, &str)] = &[
         ".github/workflows/modalplan-pin.yml",
         include_str!("../../examples/github/pin.yml"),
     ),
+    (
+        ".github/workflows/modalplan-promote.yml",
+        include_str!("../../examples/github/promote.yml"),
+    ),
 ];
 
 /// The GitHub Action at the repository's root, which the workflows use.
@@ -141,5 +145,19 @@ mod tests {
         assert!(drift.contains("if: steps.plan.outputs.exitcode == '2'"));
         assert!(drift.contains("DRIFT_TITLE: Drift detected\n"));
         assert!(drift.contains("gh issue create --title \"${DRIFT_TITLE}\""));
+    }
+
+    #[test]
+    fn the_promote_workflow_writes_mains_pins_only_when_something_waits() {
+        let promote = workflow("modalplan-promote.yml");
+        assert!(promote.contains("  schedule:\n"));
+        assert!(
+            promote.contains("modalplan promote --from staging --to main --check || status=$?\n")
+        );
+        assert!(promote.contains("if [ \"${status}\" -eq 2 ]; then\n"));
+        assert!(promote.contains("if: steps.check.outputs.waiting == 'true'"));
+        assert!(promote.contains("run: modalplan promote --from staging --to main > promote.txt"));
+        assert!(promote.contains("gh pr list --head \"${PROMOTE_BRANCH}\" --state open"));
+        assert!(!promote.contains("  push:") && !promote.contains("  pull_request:"));
     }
 }

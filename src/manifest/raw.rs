@@ -43,6 +43,12 @@ pub struct RawManifest {
     #[serde(default, rename = "processor")]
     pub processors: Vec<RawProcessor>,
 
+    /// Promotion between environments: which environments only deploy what is already live,
+    /// smoke-checked and soaked in the environment before them in `[modal].environments`. Without this
+    /// table no environment is gated.
+    #[serde(default)]
+    pub promotion: Option<RawPromotion>,
+
     /// Modal app names that `modalplan plan --prune` never stops, even when they look like ours.
     #[serde(default)]
     #[schemars(
@@ -138,6 +144,52 @@ pub struct RawModal {
     pub deploy_retries: Option<Spanned<u8>>,
 }
 
+/// The `[promotion]` section: the gate between environments, in the rollout order of
+/// `[modal].environments`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPromotion {
+    /// Environments where a create or update needs the same deployment live, smoke-checked and soaked
+    /// in the environment before it (its upstream). Default: every environment after the first; `[]`
+    /// gates none.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        inner(regex = "patterns::ENVIRONMENT"),
+        example = "examples::gated"
+    )]
+    pub gated: Option<Spanned<Vec<Spanned<String>>>>,
+
+    /// How long a deployment must have been live upstream before a gated environment takes it, as a
+    /// duration: `"30m"`, `"2h"`. Default: no soak.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex = "patterns::DURATION",
+        example = "examples::soak"
+    )]
+    pub soak: Option<Spanned<String>>,
+}
+
+/// A processor's own promotion policy.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcessorPromotion {
+    /// `false` deploys this processor to gated environments without the promotion check (a hotfix
+    /// path). Default: `true`.
+    #[serde(default)]
+    pub gated: Option<bool>,
+
+    /// This processor's soak time upstream, as a duration. Default: `[promotion].soak`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex = "patterns::DURATION",
+        example = "examples::soak"
+    )]
+    pub soak: Option<Spanned<String>>,
+}
+
 /// The `[smoke]` section: how a deployed app is checked.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +276,12 @@ pub struct RawProcessor {
     /// This processor's smoke check; unset parts come from `[smoke]`.
     #[serde(default)]
     pub smoke: Option<RawProcessorSmoke>,
+
+    /// This processor's promotion policy; unset parts come from `[promotion]`. A processor's upstream in
+    /// an environment is the one before it among the environments the processor deploys to; one with
+    /// no such environment (a processor only on `main`) is not gated.
+    #[serde(default)]
+    pub promotion: Option<RawProcessorPromotion>,
 
     /// Per-environment overrides, `[processor.env.ENV]`: a different image, secrets, runtime or smoke
     /// check in one environment (a staged rollout), or `enabled = false` to leave it out there.
@@ -372,6 +430,12 @@ mod examples {
     }
     pub fn environments() -> Value {
         json!(["dev", "staging", "main"])
+    }
+    pub fn gated() -> Value {
+        json!(["staging", "main"])
+    }
+    pub fn soak() -> Value {
+        json!("30m")
     }
     pub fn processor_environments() -> Value {
         json!(["dev", "staging"])

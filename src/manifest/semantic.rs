@@ -13,12 +13,13 @@ use super::diagnostics::Diagnostic;
 use super::duration;
 use super::image::{self, ImageError};
 use super::raw::{
-    RawImage, RawManifest, RawProcessor, RawProcessorSmoke, RawRuntime, RawSecretLists, RawSmoke,
+    RawImage, RawManifest, RawProcessor, RawProcessorPromotion, RawProcessorSmoke, RawPromotion,
+    RawRuntime, RawSecretLists, RawSmoke,
 };
 use super::schema_check::did_you_mean;
 use super::valid::{
-    Deployment, ImageRef, ModalSettings, Processor, Runtime, SecretPolicy, SmokeSettings,
-    ValidManifest,
+    Deployment, ImageRef, ModalSettings, Processor, ProcessorPromotion, PromotionPolicy, Runtime,
+    SecretPolicy, SmokeSettings, ValidManifest,
 };
 use crate::codes::Code;
 use crate::naming::{AppName, MAX_APP_NAME_LEN, ProcessorRef, sanitize};
@@ -59,10 +60,14 @@ impl Checker {
     }
 
     fn duration(&mut self, value: Option<&Spanned<String>>, default: Duration) -> Duration {
-        let Some(value) = value else {
-            return default;
-        };
-        duration::parse(value.get_ref()).unwrap_or_else(|| {
+        self.optional_duration(value).unwrap_or(default)
+    }
+
+    /// A duration the manifest may leave out: `None` when absent or not a duration (then reported).
+    fn optional_duration(&mut self, value: Option<&Spanned<String>>) -> Option<Duration> {
+        let value = value?;
+        let parsed = duration::parse(value.get_ref());
+        if parsed.is_none() {
             self.push(
                 Diagnostic::error(
                     Code::ErrManifestSchema,
@@ -73,8 +78,62 @@ impl Checker {
                     "write a number and a unit (`ms`, `s`, `m`, `h`), e.g. `\"300s\"`, `\"5m\"`",
                 ),
             );
-            default
-        })
+        }
+        parsed
+    }
+
+    /// `[promotion]`: the gated environments (default: every one after the first) and the soak time.
+    fn promotion(
+        &mut self,
+        raw: Option<&RawPromotion>,
+        modal: &ModalSettings,
+    ) -> Option<PromotionPolicy> {
+        let raw = raw?;
+        let soak = self.optional_duration(raw.soak.as_ref());
+        let gated = match &raw.gated {
+            None => modal.environments.iter().skip(1).cloned().collect(),
+            Some(list) => {
+                let mut gated: Vec<&str> = Vec::new();
+                for environment in list.get_ref() {
+                    let name = environment.get_ref().as_str();
+                    if !modal.environments.iter().any(|known| known == name) {
+                        self.push(unknown_environment(name, span(environment), modal));
+                    } else if modal
+                        .environments
+                        .first()
+                        .is_some_and(|first| first == name)
+                    {
+                        self.push(
+                            Diagnostic::error(
+                                Code::ErrUnknownEnvironment,
+                                format!("`{name}` is the first environment of `[modal].environments`: no environment comes before it to promote from"),
+                            )
+                            .with_label(span(environment), "no upstream")
+                            .with_help(format!("remove `{name}` from `[promotion].gated`; the rollout order is the order of `[modal].environments`")),
+                        );
+                    } else if !gated.contains(&name) {
+                        gated.push(name);
+                    }
+                }
+                modal
+                    .environments
+                    .iter()
+                    .filter(|environment| gated.contains(&environment.as_str()))
+                    .cloned()
+                    .collect()
+            }
+        };
+        Some(PromotionPolicy { gated, soak })
+    }
+
+    fn processor_promotion(&mut self, raw: Option<&RawProcessorPromotion>) -> ProcessorPromotion {
+        let Some(raw) = raw else {
+            return ProcessorPromotion::default();
+        };
+        ProcessorPromotion {
+            ungated: raw.gated == Some(false),
+            soak: self.optional_duration(raw.soak.as_ref()),
+        }
     }
 
     /// `[modal].code`, each pattern compiled once here so a bad one is reported at its span.
@@ -99,6 +158,7 @@ impl Checker {
 
     fn manifest(&mut self, raw: &RawManifest, path: &Path, sha256: String) -> ValidManifest {
         let modal = self.modal(raw, path);
+        let promotion = self.promotion(raw.promotion.as_ref(), &modal);
         let smoke = self.smoke(raw.smoke.as_ref());
         let secrets: BTreeMap<String, SecretPolicy> = raw
             .secrets
@@ -219,6 +279,7 @@ impl Checker {
             secrets,
             processors,
             protect,
+            promotion,
         }
     }
 
@@ -600,9 +661,11 @@ impl Checker {
             );
         }
 
+        let promotion = self.processor_promotion(raw.promotion.as_ref());
         Some(Processor {
             reference: reference?,
             app_name: app_name?,
+            promotion,
             deployments,
         })
     }

@@ -25,6 +25,34 @@ pub struct ValidManifest {
     pub processors: Vec<Processor>,
     /// App names that `--prune` never stops.
     pub protect: Vec<String>,
+    /// `[promotion]`; `None` without the table: no environment is gated.
+    pub promotion: Option<PromotionPolicy>,
+}
+
+/// The `[promotion]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromotionPolicy {
+    /// The gated environments, in rollout order.
+    pub gated: Vec<String>,
+    /// How long a deployment must have been live upstream.
+    pub soak: Option<Duration>,
+}
+
+/// A processor's own promotion settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessorPromotion {
+    /// `promotion.gated = false`: never gated.
+    pub ungated: bool,
+    /// Its own soak time, overriding `[promotion].soak`.
+    pub soak: Option<Duration>,
+}
+
+/// What gates one processor's deployment in one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionGate {
+    /// The environment whose live deployment it must match.
+    pub upstream: String,
+    pub soak: Option<Duration>,
 }
 
 impl ValidManifest {
@@ -42,6 +70,34 @@ impl ValidManifest {
             "modal secret create {name} --env {environment} {}",
             assignments.join(" ")
         )
+    }
+}
+
+impl ValidManifest {
+    /// The gate of `processor` in `environment`: `None` when the environment is not gated, the
+    /// processor opts out, or it deploys to no environment before this one.
+    pub fn promotion_gate(
+        &self,
+        processor: &Processor,
+        environment: &str,
+    ) -> Option<PromotionGate> {
+        let policy = self.promotion.as_ref()?;
+        if processor.promotion.ungated || !policy.gated.iter().any(|gated| gated == environment) {
+            return None;
+        }
+        let position = self
+            .modal
+            .environments
+            .iter()
+            .position(|name| name == environment)?;
+        let upstream = self.modal.environments[..position]
+            .iter()
+            .rev()
+            .find(|name| processor.deployments.contains_key(*name))?;
+        Some(PromotionGate {
+            upstream: upstream.clone(),
+            soak: processor.promotion.soak.or(policy.soak),
+        })
     }
 }
 
@@ -94,6 +150,8 @@ pub struct Processor {
     pub reference: ProcessorRef,
     /// The CI app name (`llm-litellm-v1`), fitted to Modal's limits.
     pub app_name: AppName,
+    /// `promotion` of the processor.
+    pub promotion: ProcessorPromotion,
     /// What it is in each environment it deploys to (disabled environments are absent), in manifest order
     /// of `[modal].environments`.
     pub deployments: BTreeMap<String, Deployment>,

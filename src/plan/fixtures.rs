@@ -55,6 +55,7 @@ pub fn processor(reference: &str, deployments: &[(&str, Deployment)]) -> Process
     Processor {
         app_name: reference.app_name(),
         reference,
+        promotion: crate::manifest::valid::ProcessorPromotion::default(),
         deployments: deployments
             .iter()
             .map(|(environment, deployment)| ((*environment).to_owned(), deployment.clone()))
@@ -122,6 +123,7 @@ pub fn manifest() -> ValidManifest {
             ),
         ],
         protect: vec![],
+        promotion: None,
     }
 }
 

@@ -8,6 +8,8 @@ pub mod planner;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+mod promotion_tests;
+#[cfg(test)]
 mod releases_tests;
 #[cfg(test)]
 mod tests;

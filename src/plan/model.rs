@@ -66,6 +66,10 @@ pub struct Action {
     pub after: Option<Desired>,
     /// Why it cannot go ahead (kind `blocked`).
     pub blockers: Vec<Finding>,
+    /// A create or update in a gated environment: its upstream and the promotion gate's verdict. Left
+    /// out elsewhere, so a plan without `[promotion]` is the document it was before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<crate::promotion::PromotionCheck>,
 }
 
 /// What kind of change.

@@ -25,6 +25,11 @@ pub struct PlanOptions {
     /// Plan a deployment that failed its smoke check before as an ordinary change (`--retry-failed`),
     /// instead of blocking it.
     pub retry_failed: bool,
+    /// Let creates and updates that the promotion gate holds back go ahead, with a warning
+    /// (`--skip-promotion-check`).
+    pub skip_promotion_check: bool,
+    /// Now, for the promotion gate's soak times (`None`: the epoch, so every soak is still running).
+    pub now: Option<std::time::SystemTime>,
 }
 
 /// A selection that names something the manifest does not have.
@@ -159,6 +164,24 @@ impl PlanOptions {
                 .map(|processor| self.app_name(&processor.app_name).to_string())
                 .collect();
             environments.insert(environment, names);
+        }
+        // A gated environment's upstream is read in the same read, for the apps it gates.
+        if self.sandbox.is_none() {
+            for environment in self.planned_environments(manifest) {
+                for processor in &manifest.processors {
+                    if !self.targets_ref(processor.reference.as_str())
+                        || !processor.deployments.contains_key(&environment)
+                    {
+                        continue;
+                    }
+                    if let Some(gate) = manifest.promotion_gate(processor, &environment) {
+                        environments
+                            .entry(gate.upstream)
+                            .or_default()
+                            .insert(processor.app_name.to_string());
+                    }
+                }
+            }
         }
         ObserveRequest {
             environments,

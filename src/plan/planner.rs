@@ -3,13 +3,17 @@
 use std::collections::BTreeSet;
 
 use crate::backend::lock::LockState;
-use crate::backend::releases::{self, ReleaseOperation, ReleaseRecord, ReleasedDeployment};
+use crate::backend::releases::{
+    self, ReleaseOperation, ReleaseRecord, ReleasedDeployment, ReleasesState,
+};
 use crate::backend::{AppState, Observed, ObservedApp, ObservedEnvironment};
 use crate::code::CodeSnapshot;
 use crate::codes::Code;
 use crate::fingerprint::{Fingerprint, FingerprintInputs, ForeignTag};
 use crate::manifest::ValidManifest;
 use crate::manifest::valid::{Deployment, Processor};
+use crate::promotion::PromotionCheck;
+use crate::render;
 
 use super::model::{
     Action, ActionKind, Desired, EnvironmentLock, FieldChange, Finding, Live, ManifestIdentity,
@@ -47,6 +51,7 @@ pub fn plan(manifest: &ValidManifest, observed: &Observed, options: &PlanOptions
                 options,
                 environment,
                 seen,
+                observed,
             };
             let (action, mut found) = context.processor_action(processor, deployment, app_name);
             in_environment.push(action);
@@ -95,6 +100,8 @@ struct Context<'a> {
     options: &'a PlanOptions,
     environment: &'a str,
     seen: &'a ObservedEnvironment,
+    /// Every environment read: a gated one's upstream too.
+    observed: &'a Observed,
 }
 
 impl Context<'_> {
@@ -190,6 +197,31 @@ impl Context<'_> {
                 }
             }
         }
+        let promotion = if matches!(kind, ActionKind::Create | ActionKind::Update) {
+            self.promotion_check(processor, &app_name, &desired.tag)
+        } else {
+            None
+        };
+        let promotion = promotion.map(|mut check| {
+            if let Some(wait) = check.wait() {
+                let finding = render::promotion::finding(
+                    wait,
+                    &crate::render::promotion::Subject {
+                        app_name: &app_name,
+                        reference,
+                        environment: self.environment,
+                        upstream: &check.upstream,
+                    },
+                );
+                if self.options.skip_promotion_check {
+                    check.skipped = true;
+                    warnings.push(render::promotion::skipped(&finding));
+                } else {
+                    blockers.push(finding);
+                }
+            }
+            check
+        });
         let kind = if blockers.is_empty() {
             kind
         } else {
@@ -204,8 +236,27 @@ impl Context<'_> {
             before,
             after: Some(desired),
             blockers,
+            promotion,
         };
         (action, warnings)
+    }
+
+    /// The promotion gate of a create or update (see [`promotion_check`]).
+    fn promotion_check(
+        &self,
+        processor: &Processor,
+        app_name: &str,
+        tag: &str,
+    ) -> Option<PromotionCheck> {
+        promotion_check(
+            self.manifest,
+            self.observed,
+            self.options,
+            processor,
+            self.environment,
+            app_name,
+            tag,
+        )
     }
 
     fn record_mismatch(
@@ -566,5 +617,41 @@ fn orphan_action(
         }),
         after: None,
         blockers: Vec::new(),
+        promotion: None,
     }
+}
+
+/// The promotion gate of the deployment with tag `tag` of `app_name` in `environment`, when that
+/// environment is gated for this processor: what the upstream environment has live of the same app.
+/// Sandbox names are never gated.
+pub fn promotion_check(
+    manifest: &ValidManifest,
+    observed: &Observed,
+    options: &PlanOptions,
+    processor: &Processor,
+    environment: &str,
+    app_name: &str,
+    tag: &str,
+) -> Option<PromotionCheck> {
+    if options.sandbox.is_some() {
+        return None;
+    }
+    let gate = manifest.promotion_gate(processor, environment)?;
+    let empty = ObservedEnvironment::default();
+    let upstream = observed.environments.get(&gate.upstream).unwrap_or(&empty);
+    let verdict = crate::promotion::gate::check(
+        tag,
+        crate::promotion::Upstream {
+            app: upstream.apps.get(app_name),
+            records: upstream.releases.of(app_name),
+            records_read: matches!(upstream.releases, ReleasesState::Read { .. }),
+        },
+        gate.soak,
+        options.now.unwrap_or(std::time::UNIX_EPOCH),
+    );
+    Some(PromotionCheck {
+        upstream: gate.upstream,
+        verdict,
+        skipped: false,
+    })
 }

@@ -84,6 +84,7 @@ fn record(version: u32, tag: &str, code: &CodeSnapshot, memory_mb: Option<u32>) 
         }),
         restored: None,
         rollback_of: None,
+        promotion_skipped: None,
     }
 }
 
@@ -264,6 +265,7 @@ fn a_deployment_that_failed_its_smoke_check_is_blocked_unless_retried() {
         version: 6,
         restored: Some(4),
         rollback_of: Some(5),
+        promotion_skipped: None,
         smoke: None,
         ..record(6, &good_tag, &good, Some(2048))
     };

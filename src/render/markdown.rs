@@ -60,6 +60,26 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
         }
         comment.push("\n");
     }
+    let waiting: Vec<(&String, Vec<String>)> = plan
+        .environments
+        .iter()
+        .map(|environment| {
+            (
+                environment,
+                super::promotion::environment_lines(plan, environment),
+            )
+        })
+        .filter(|(_, lines)| !lines.is_empty())
+        .collect();
+    if !waiting.is_empty() {
+        comment.push("**Waiting for promotion**\n\n");
+        for (environment, lines) in waiting {
+            for line in lines {
+                comment.push(format!("- `{environment}`: {}\n", escape(&line)));
+            }
+        }
+        comment.push("\n");
+    }
     let stops = kind_actions(plan, ActionKind::Stop);
     if !stops.is_empty() {
         comment.push(format!(

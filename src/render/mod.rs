@@ -7,6 +7,7 @@
 pub mod history;
 pub mod json;
 pub mod markdown;
+pub mod promotion;
 pub mod text;
 pub mod words;
 

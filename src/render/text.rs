@@ -67,6 +67,9 @@ pub fn render(plan: &Plan) -> String {
                 words::lock_note(&held.environment, &held.lock)
             );
         }
+        for line in super::promotion::environment_lines(plan, environment) {
+            let _ = writeln!(out, "  {} {line}", styled(NOTE, "promotion:"));
+        }
         let unchanged: Vec<&str> = actions
             .iter()
             .filter(|action| action.kind == ActionKind::NoOp)

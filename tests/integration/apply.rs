@@ -25,7 +25,7 @@ pub(crate) const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:66666
 
 /// The workspace seed, plus the images above and two apps named like ours that the manifest does not
 /// list (`llm-oldtool-v1`, and `llm-keep-v1` which the manifest protects).
-fn seed() -> Value {
+pub(crate) fn seed() -> Value {
     let mut seed = workspace_seed();
     let images = seed["images"].as_object_mut().expect("images");
     images.insert(

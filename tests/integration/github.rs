@@ -425,6 +425,7 @@ fn plan(kinds: &[ActionKind]) -> Plan {
                 before: None,
                 after: None,
                 blockers: Vec::new(),
+                promotion: None,
             })
             .collect(),
         warnings: Vec::<Finding>::new(),

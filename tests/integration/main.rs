@@ -13,6 +13,7 @@ mod people;
 mod pin;
 mod plan;
 mod processes;
+mod promotion;
 mod registry;
 mod releases;
 mod reliability;

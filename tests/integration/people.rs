@@ -784,7 +784,7 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     assert_eq!(
         stdout(&init),
-        "Created processors.toml\nCreated schemas/processors.schema.json\nCreated modal_app.py\nCreated .github/workflows/modalplan-plan.yml\nCreated .github/workflows/modalplan-apply.yml\nCreated .github/workflows/modalplan-drift.yml\nCreated .github/workflows/modalplan-pin.yml\n\nNext: set `image.oci` in processors.toml to your image's digest, then run\n  modalplan validate --manifest processors.toml\n  modalplan plan --manifest processors.toml\n"
+        "Created processors.toml\nCreated schemas/processors.schema.json\nCreated modal_app.py\nCreated .github/workflows/modalplan-plan.yml\nCreated .github/workflows/modalplan-apply.yml\nCreated .github/workflows/modalplan-drift.yml\nCreated .github/workflows/modalplan-pin.yml\nCreated .github/workflows/modalplan-promote.yml\n\nNext: set `image.oci` in processors.toml to your image's digest, then run\n  modalplan validate --manifest processors.toml\n  modalplan plan --manifest processors.toml\n"
     );
     let manifest = std::fs::read_to_string(dir.path().join("processors.toml")).unwrap();
     assert!(manifest.starts_with("#:schema ./schemas/processors.schema.json\n\n"));
@@ -818,7 +818,7 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(
         stderr(&again),
-        "ERR_USAGE\n\n  × 6 files already exist; nothing was written:\n  │   processors.toml\n  │   schemas/processors.schema.json\n  │   .github/workflows/modalplan-plan.yml\n  │   .github/workflows/modalplan-apply.yml\n  │   .github/workflows/modalplan-drift.yml\n  │   .github/workflows/modalplan-pin.yml\n  help: pass --force to overwrite them, or --dir to scaffold in another folder\n\n"
+        "ERR_USAGE\n\n  × 7 files already exist; nothing was written:\n  │   processors.toml\n  │   schemas/processors.schema.json\n  │   .github/workflows/modalplan-plan.yml\n  │   .github/workflows/modalplan-apply.yml\n  │   .github/workflows/modalplan-drift.yml\n  │   .github/workflows/modalplan-pin.yml\n  │   .github/workflows/modalplan-promote.yml\n  help: pass --force to overwrite them, or --dir to scaffold in another folder\n\n"
     );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("processors.toml")).unwrap(),
