@@ -18,14 +18,19 @@ use crate::{printer, render};
 /// Plans (or checks the saved plan) while taking the apply lock, then applies and releases the lock
 /// (see [`super::apply_lock`]). Until the executor starts, a signal cuts the run: nothing was changed.
 /// Once it runs, a signal makes it start nothing new and wind down (see [`crate::interrupt`]).
+/// Its reads, smoke calls and release records go to one helper process for the whole run
+/// ([`crate::backend::modal_cli::session`]).
 pub async fn run(args: &ApplyArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
-    super::apply_lock::run_locked(
+    crate::backend::modal_cli::session::enable_for_run();
+    let outcome = super::apply_lock::run_locked(
         args,
         interrupt,
         || prepare(args),
         async |(manifest, plan)| execute(args, &manifest, &plan, interrupt).await,
     )
-    .await
+    .await;
+    crate::backend::modal_cli::session::close().await;
+    outcome
 }
 
 /// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.

@@ -20,8 +20,8 @@ pub(crate) const LITELLM_SMOKE_ERROR: &str = "ghcr.io/acme/theory/llm-litellm@sh
 const LITELLM_SMOKE_RAISES: &str = "ghcr.io/acme/theory/llm-litellm@sha256:5555555555555555555555555555555555555555555555555555555555555555";
 /// Pullable; its containers' smoke function sleeps 60s, past the smoke timeout the tests set.
 pub(crate) const LITELLM_SMOKE_SLEEPS: &str = "ghcr.io/acme/theory/llm-litellm@sha256:7777777777777777777777777777777777777777777777777777777777777777";
-const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
-const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
+pub(crate) const REPLICATE: &str = "ghcr.io/acme/theory/replicate-generic@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+pub(crate) const WHISPER: &str = "ghcr.io/acme/theory/audio-whisper@sha256:6666666666666666666666666666666666666666666666666666666666666666";
 
 /// The workspace seed, plus the images above and two apps named like ours that the manifest does not
 /// list (`llm-oldtool-v1`, and `llm-keep-v1` which the manifest protects).

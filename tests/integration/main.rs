@@ -12,6 +12,7 @@ mod network;
 mod people;
 mod pin;
 mod plan;
+mod processes;
 mod promotion;
 mod registry;
 mod releases;

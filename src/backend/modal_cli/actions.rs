@@ -111,7 +111,7 @@ pub async fn call(
         stdin: Some(input.to_string().into_bytes()),
     };
     let command = format!("{}.{} (call)", request.app_name, request.function);
-    let output = match spec.run().await {
+    let output = match super::session::run(cli, super::session::Op::Call, &spec, &input).await {
         Ok(output) => output,
         Err(BackendError::Timeout { .. }) => {
             return Err(BackendError::Timeout {

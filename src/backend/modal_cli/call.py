@@ -27,29 +27,20 @@ def on_alarm(signum, frame):
     raise CallTimeout()
 
 
-def main():
-    request = json.loads(sys.stdin.read())
-    try:
-        import modal
-        import modal.exception
-    except Exception as error:  # the interpreter has no Modal SDK
-        emit({"ok": False, "kind": "error", "type": type(error).__name__, "message": str(error)})
-        return
-    timeout = int(request.get("timeout_s") or 0)
-    if timeout > 0:
-        signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(timeout)
+def answer_call(request):
+    """The reply document of one call; CallTimeout passes through."""
+    import modal
+    import modal.exception
+
     try:
         function = modal.Function.from_name(
             request["app"], request["function"], environment_name=request["environment"]
         )
         result = function.remote(request["payload"])
     except CallTimeout:
-        emit({"ok": False, "kind": "timeout", "type": "Timeout", "message": f"no answer within {timeout}s"})
-        return
+        raise
     except modal.exception.NotFoundError as error:
-        emit({"ok": False, "kind": "not_found", "type": type(error).__name__, "message": str(error)})
-        return
+        return {"ok": False, "kind": "not_found", "type": type(error).__name__, "message": str(error)}
     except Exception as error:
         kind = "error" if isinstance(error, modal.exception.Error) and not isinstance(
             error, getattr(modal.exception, "RemoteError", ())
@@ -60,12 +51,35 @@ def main():
         document = {"ok": False, "kind": "error" if status else kind, "type": type(error).__name__, "message": str(error)}
         if status:
             document["status"] = status
-        emit(document)
+        return document
+    return {"ok": True, "result": result}
+
+
+def timed_out(timeout):
+    return {"ok": False, "kind": "timeout", "type": "Timeout", "message": f"no answer within {timeout}s"}
+
+
+def main():
+    request = json.loads(sys.stdin.read())
+    try:
+        import modal  # noqa: F401
+        import modal.exception  # noqa: F401
+    except Exception as error:  # the interpreter has no Modal SDK
+        emit({"ok": False, "kind": "error", "type": type(error).__name__, "message": str(error)})
         return
+    timeout = int(request.get("timeout_s") or 0)
+    if timeout > 0:
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(timeout)
+    try:
+        document = answer_call(request)
+    except CallTimeout:
+        document = timed_out(timeout)
     finally:
         signal.alarm(0)
-    emit({"ok": True, "result": result})
+    emit(document)
 
 
-if __name__ == "__main__":
+# session.py runs this file's text after observe.py's (MODALPLAN_SESSION set), without its main.
+if __name__ == "__main__" and not globals().get("MODALPLAN_SESSION"):
     main()

@@ -29,6 +29,7 @@ pub mod read;
 pub mod releases;
 mod retrying;
 pub mod secrets_write;
+pub mod session;
 
 /// How to reach Modal through its CLI.
 #[derive(Debug, Clone)]

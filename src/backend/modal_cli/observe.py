@@ -339,28 +339,36 @@ async def observe(request):
     return observed
 
 
-def main():
-    request = json.loads(sys.stdin.read())
+def failure_document(kind, message, environment=None, app=None, status=None):
+    return {"ok": False, "kind": kind, "message": message, "environment": environment, "app": app, "status": status}
+
+
+def answer(request):
+    """The reply document to one request (session.py answers many in one process)."""
     if request.get("mode") == "record":
         try:
             synchronizer.create_blocking(record_release)(request)
         except ModalFailure as failure:
-            fail(failure.kind, failure.message, failure.environment, failure.app)
+            return failure_document(failure.kind, failure.message, failure.environment, failure.app)
         except Exception as error:  # noqa: BLE001
             last = traceback.format_exception_only(type(error), error)[-1].strip()
-            fail("internal", f"the release record could not be written with this Modal SDK: {last}")
-        print(json.dumps({"ok": True}))
-        return
+            return failure_document("internal", f"the release record could not be written with this Modal SDK: {last}")
+        return {"ok": True}
     try:
         environments = synchronizer.create_blocking(observe)(request)
     except ModalFailure as failure:
-        fail(failure.kind, failure.message, failure.environment, failure.app, failure.status)
+        return failure_document(failure.kind, failure.message, failure.environment, failure.app, failure.status)
     except Exception as error:  # noqa: BLE001 - the SDK moved: say so, modalplan falls back to the CLI
         last = traceback.format_exception_only(type(error), error)[-1].strip()
-        fail("internal", f"the observe helper does not fit this Modal SDK: {last}")
-    print(json.dumps({"ok": True, "environments": environments}))
+        return failure_document("internal", f"the observe helper does not fit this Modal SDK: {last}")
+    return {"ok": True, "environments": environments}
 
 
-# Run by `python -c`; a test imports it to check named_like_ours against the shared table.
-if __name__ == "__main__":
+def main():
+    print(json.dumps(answer(json.loads(sys.stdin.read()))))
+
+
+# Run by `python -c`; a test imports it to check named_like_ours against the shared table. session.py
+# runs this file's text as its first part (MODALPLAN_SESSION set), without its main.
+if __name__ == "__main__" and not globals().get("MODALPLAN_SESSION"):
     main()

@@ -121,7 +121,7 @@ async fn observe_with_helper(
         "orphans": request.orphans,
     });
     let spec = helper_spec(cli, &python, &input);
-    let output = cli.run_limited(&spec).await;
+    let output = super::session::run_limited(cli, super::session::Op::Observe, &spec, &input).await;
     let output = match output {
         Ok(output) => output,
         Err(BackendError::Timeout { timeout, .. }) => {

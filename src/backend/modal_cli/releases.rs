@@ -138,7 +138,8 @@ pub async fn write(
     });
     let spec = super::read::helper_spec(cli, &python, &input);
     let command = format!("the release record of `{}` in `{environment}`", record.app);
-    let output = cli.run_limited(&spec).await?;
+    let output =
+        super::session::run_limited(cli, super::session::Op::Observe, &spec, &input).await?;
     let reply: WriteReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
         BackendError::UnexpectedOutput {
             command: command.clone(),
