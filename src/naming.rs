@@ -68,9 +68,15 @@ impl ProcessorRef {
 
     /// The CI app name: `ns-name-v<ver>`, within Modal's limits.
     pub fn app_name(&self) -> AppName {
+        AppName::fit(&self.full_app_name())
+    }
+
+    /// The app name before it is fitted to Modal's limit: `<namespace>-<name>-v<version>`, each part
+    /// sanitized. Longer than [`MAX_APP_NAME_LEN`] when [`Self::app_name`] had to shorten it.
+    pub fn full_app_name(&self) -> String {
         let namespace = sanitize(&self.namespace);
         let name = sanitize(&self.name);
-        AppName::fit(&format!("{namespace}-{name}-v{}", self.version))
+        format!("{namespace}-{name}-v{}", self.version)
     }
 }
 

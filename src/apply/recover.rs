@@ -66,30 +66,53 @@ pub(super) async fn recover(
             errors,
         );
     }
-    let Some(before) = before_version else {
-        context.emit(&Event::Stopping {
-            environment: environment.to_owned(),
-            app_name: app_name.to_owned(),
-        });
-        return match context.backend.stop(environment, app_name).await {
-            Ok(()) => (Outcome::Stopped, errors),
-            Err(error) => {
-                errors.push(AppError::new(
+    match before_version {
+        None => stop_new_app(context, action, live_version, errors).await,
+        Some(before) => roll_back(context, action, before, live_version, errors).await,
+    }
+}
+
+/// A new app that failed: stop it.
+async fn stop_new_app(
+    context: &Context,
+    action: &Action,
+    live_version: Option<u32>,
+    mut errors: Vec<AppError>,
+) -> (Outcome, Vec<AppError>) {
+    let (environment, app_name) = (action.environment.as_str(), action.app_name.as_str());
+    context.emit(&Event::Stopping {
+        environment: environment.to_owned(),
+        app_name: app_name.to_owned(),
+    });
+    match context.backend.stop(environment, app_name).await {
+        Ok(()) => (Outcome::Stopped, errors),
+        Err(error) => {
+            errors.push(AppError::new(
                     Code::ErrRollbackFailed,
                     format!(
                         "stopping the new app failed: {error}; {} deployed by this apply, is still live",
                         live_version.map_or_else(|| "the version".to_owned(), |version| format!("v{version},"))
                     ),
                 ));
-                (
-                    Outcome::LeftFailed {
-                        version: live_version,
-                    },
-                    errors,
-                )
-            }
-        };
-    };
+            (
+                Outcome::LeftFailed {
+                    version: live_version,
+                },
+                errors,
+            )
+        }
+    }
+}
+
+/// An update that failed: roll back to the version the plan saw, then smoke-check it.
+async fn roll_back(
+    context: &Context,
+    action: &Action,
+    before: u32,
+    live_version: Option<u32>,
+    mut errors: Vec<AppError>,
+) -> (Outcome, Vec<AppError>) {
+    let (environment, app_name) = (action.environment.as_str(), action.app_name.as_str());
     context.emit(&Event::RollingBack {
         environment: environment.to_owned(),
         app_name: app_name.to_owned(),

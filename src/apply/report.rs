@@ -168,28 +168,10 @@ pub fn render_text(report: &ApplyReport) -> String {
             ]
         })
         .collect();
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: &[String]| {
-        let mut text = String::new();
-        for (index, cell) in cells.iter().enumerate() {
-            if index + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<width$}  ", width = widths[index]);
-            }
-        }
-        text.trim_end().to_owned() + "\n"
-    };
-    out.push_str(&line(&headers.map(str::to_owned)));
-    for row in &rows {
-        out.push_str(&line(row));
-    }
+    let table: Vec<Vec<String>> = std::iter::once(headers.map(str::to_owned).to_vec())
+        .chain(rows.into_iter().map(|row| row.to_vec()))
+        .collect();
+    let mut out = crate::render::table::aligned("", &table);
     for app in report.apps.iter().filter(|app| app.failed()) {
         out.push('\n');
         let _ = writeln!(

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use crate::error::Error;
 
 use super::target::{self, NameChoice};
-use crate::apply::{self, ApplySettings, Event, Interrupt, Outcome};
+use crate::apply::{self, AppReport, ApplySettings, Event, Interrupt, Outcome};
 use crate::backend::ModalBackend;
 use crate::cli::DeployArgs;
 use crate::exit::ExitStatus;
 use crate::manifest::ValidManifest;
 use crate::manifest::valid::Processor;
+use crate::naming::AppName;
 use crate::plan::{ActionKind, PlanOptions};
 use crate::printer;
 use crate::registry::{Credentials, Registry};
@@ -77,24 +78,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         });
     };
     if action.kind == ActionKind::Blocked {
-        let messages: Vec<String> = action
-            .blockers
-            .iter()
-            .map(|blocker| format!("{}: {}", blocker.code, blocker.message))
-            .collect();
-        let fixes: Vec<&str> = action.blockers.iter().map(|b| b.fix.as_str()).collect();
-        let code = action
-            .blockers
-            .first()
-            .map_or(crate::codes::Code::ErrUsage, |b| b.code);
-        return Err(Error::DeployBlocked {
-            code,
-            reference: reference.clone(),
-            app: app_name.to_string(),
-            environment: target.environment.clone(),
-            messages,
-            fixes: fixes.iter().map(|fix| (*fix).to_owned()).collect(),
-        });
+        return Err(blocked(action, &app_name, &target.environment));
     }
     for warning in &plan.warnings {
         printer::stderr(&format!(
@@ -131,23 +115,25 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         return Ok(report.exit_status());
     };
     if app.failed() {
-        let mut text = format!(
-            "error: deploy of {reference} as `{app_name}` to `{}` failed; {}\n",
-            target.environment,
-            app.outcome.describe()
-        );
-        for error in &app.errors {
-            let _ = writeln!(text, "  {}: {}", error.code, error.message);
-            if let Some(log) = &error.log {
-                let _ = writeln!(text, "  log: {}", log.display());
-            }
-            for line in &error.log_tail {
-                let _ = writeln!(text, "  | {line}");
-            }
-        }
-        printer::stderr(&text);
+        printer::stderr(&failure(app, &reference, &app_name, &target.environment));
         return Ok(report.exit_status());
     }
+    printer::stdout(&deployed(
+        args, &manifest, &sandbox, app, &reference, &app_name,
+    ));
+    Ok(report.exit_status())
+}
+
+/// What a deploy that went through says: the version, the smoke check, and how to call it.
+fn deployed(
+    args: &DeployArgs,
+    manifest: &ValidManifest,
+    sandbox: &ValidManifest,
+    app: &AppReport,
+    reference: &str,
+    app_name: &AppName,
+) -> String {
+    let target = &args.target;
     let version = match app.outcome {
         Outcome::Deployed { version } => format!("v{version}"),
         other => other.describe(),
@@ -170,12 +156,50 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         .as_deref()
         .map(|name| format!(" --app-name {}", target::shell_quote(name)))
         .unwrap_or_default();
-    printer::stdout(&format!(
+    format!(
         "Deployed {reference} to `{env}` as `{app_name}` ({version}, {smoke}).\nCall it with:\n  modalplan invoke --env {env} --ref {reference}{app_flag} --payload-json {payload}\n",
         env = target.environment,
         payload = target::shell_quote(&payload),
-    ));
-    Ok(report.exit_status())
+    )
+}
+
+/// The refusal of a deploy the plan blocks: each blocker with its fix.
+fn blocked(action: &crate::plan::Action, app_name: &AppName, environment: &str) -> Error {
+    let messages: Vec<String> = action
+        .blockers
+        .iter()
+        .map(|blocker| format!("{}: {}", blocker.code, blocker.message))
+        .collect();
+    let code = action
+        .blockers
+        .first()
+        .map_or(crate::codes::Code::ErrUsage, |b| b.code);
+    Error::DeployBlocked {
+        code,
+        reference: action.reference.clone().unwrap_or_default(),
+        app: app_name.to_string(),
+        environment: environment.to_owned(),
+        messages,
+        fixes: action.blockers.iter().map(|b| b.fix.clone()).collect(),
+    }
+}
+
+/// What a failed deploy says: the outcome, each error with its log and the log's tail.
+fn failure(app: &AppReport, reference: &str, app_name: &AppName, environment: &str) -> String {
+    let mut text = format!(
+        "error: deploy of {reference} as `{app_name}` to `{environment}` failed; {}\n",
+        app.outcome.describe()
+    );
+    for error in &app.errors {
+        let _ = writeln!(text, "  {}: {}", error.code, error.message);
+        if let Some(log) = &error.log {
+            let _ = writeln!(text, "  log: {}", log.display());
+        }
+        for line in &error.log_tail {
+            let _ = writeln!(text, "  | {line}");
+        }
+    }
+    text
 }
 
 /// The manifest as this deploy sees it: only the processor, only the environment, named as the sandbox,

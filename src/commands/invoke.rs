@@ -9,6 +9,8 @@ use super::target::{self, NameChoice};
 use crate::backend::{BackendError, CallRequest, ModalBackend};
 use crate::cli::{InvokeArgs, Mode};
 use crate::exit::ExitStatus;
+use crate::manifest::valid::Processor;
+use crate::naming::AppName;
 use crate::printer;
 
 pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
@@ -73,52 +75,10 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
         payload: Value::Object(payload),
         timeout,
     };
-    let result = backend.call(&request).await.map_err(|error| {
-        let deploy = deploy_command(
-            &target.environment,
-            processor.reference.as_str(),
-            target.app_name.as_deref(),
-            args.ci_name,
-        );
-        match &error {
-            BackendError::AppNotFound { .. } => Error::AppNotDeployed {
-                app: app_name.to_string(),
-                environment: target.environment.clone(),
-                deploy,
-            },
-            BackendError::FunctionNotFound { .. } => Error::FunctionNotFound {
-                app: app_name.to_string(),
-                environment: target.environment.clone(),
-                function: args.function.clone(),
-                deploy,
-            },
-            BackendError::Timeout { .. } => Error::CallTimedOut {
-                app: app_name.to_string(),
-                function: args.function.clone(),
-                environment: target.environment.clone(),
-                after: describe(timeout),
-                logs: format!(
-                    "modalplan logs --env {} --ref {}{}",
-                    target.environment,
-                    processor.reference,
-                    name_flags(target.app_name.as_deref(), args.ci_name)
-                ),
-            },
-            // The call helper reports an exception the function raised as a failed smoke check.
-            BackendError::SmokeFailed { message, .. } => Error::FunctionRaised {
-                app: app_name.to_string(),
-                function: args.function.clone(),
-                message: message.clone(),
-                logs: format!(
-                    "modalplan logs --env {} --ref {}{}",
-                    target.environment,
-                    processor.reference,
-                    name_flags(target.app_name.as_deref(), args.ci_name)
-                ),
-            },
-            other => target::backend_report(other, None),
-        }
-    })?;
+    let result = backend
+        .call(&request)
+        .await
+        .map_err(|error| call_error(&error, args, processor, &app_name, timeout))?;
     let pretty = serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string());
     printer::stdout(&format!("{pretty}\n"));
     if let Some(message) = crate::smoke::envelope_error(&result) {
@@ -133,6 +93,62 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
         return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The error of a failed call, in the words of `invoke`: what to deploy, the function that is missing,
+/// the logs to read.
+fn call_error(
+    error: &BackendError,
+    args: &InvokeArgs,
+    processor: &Processor,
+    app_name: &AppName,
+    timeout: Duration,
+) -> Error {
+    let target = &args.target;
+    let deploy = deploy_command(
+        &target.environment,
+        processor.reference.as_str(),
+        target.app_name.as_deref(),
+        args.ci_name,
+    );
+    match error {
+        BackendError::AppNotFound { .. } => Error::AppNotDeployed {
+            app: app_name.to_string(),
+            environment: target.environment.clone(),
+            deploy,
+        },
+        BackendError::FunctionNotFound { .. } => Error::FunctionNotFound {
+            app: app_name.to_string(),
+            environment: target.environment.clone(),
+            function: args.function.clone(),
+            deploy,
+        },
+        BackendError::Timeout { .. } => Error::CallTimedOut {
+            app: app_name.to_string(),
+            function: args.function.clone(),
+            environment: target.environment.clone(),
+            after: describe(timeout),
+            logs: format!(
+                "modalplan logs --env {} --ref {}{}",
+                target.environment,
+                processor.reference,
+                name_flags(target.app_name.as_deref(), args.ci_name)
+            ),
+        },
+        // The call helper reports an exception the function raised as a failed smoke check.
+        BackendError::SmokeFailed { message, .. } => Error::FunctionRaised {
+            app: app_name.to_string(),
+            function: args.function.clone(),
+            message: message.clone(),
+            logs: format!(
+                "modalplan logs --env {} --ref {}{}",
+                target.environment,
+                processor.reference,
+                name_flags(target.app_name.as_deref(), args.ci_name)
+            ),
+        },
+        other => target::backend_report(other, None),
+    }
 }
 
 fn mode_name(mode: Mode) -> &'static str {

@@ -12,6 +12,7 @@ use crate::backend::releases::{RECORD_FORMAT, ReleaseOperation, ReleaseRecord, S
 use crate::cli::RollbackArgs;
 use crate::codes::Code;
 use crate::exit::ExitStatus;
+use crate::manifest::valid::Processor;
 use crate::printer;
 
 pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
@@ -36,28 +37,7 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
             environment: environment.to_owned(),
         });
     };
-    let to = match &args.to {
-        Some(given) => parse_version(given)?,
-        None => versions
-            .iter()
-            .map(|entry| entry.version)
-            .filter(|version| *version < live)
-            .max()
-            .ok_or_else(|| Error::NoEarlierVersion {
-                app: app.to_owned(),
-                environment: environment.to_owned(),
-                live,
-            })?,
-    };
-    if to == live || !versions.iter().any(|entry| entry.version == to) {
-        return Err(Error::NotARollbackTarget {
-            app: app.to_owned(),
-            environment: environment.to_owned(),
-            to,
-            live,
-            known: versions.iter().map(|entry| entry.version).collect(),
-        });
-    }
+    let to = target_version(args.to.as_deref(), &versions, live, app, environment)?;
 
     printer::stderr(&format!(
         "{environment}/{app}: rolling back v{live} to v{to}\n"
@@ -73,33 +53,7 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
     let now = now_live
         .as_ref()
         .map_or(to, |deployment| deployment.version);
-    let smoke = match processor
-        .deployments
-        .get(environment)
-        .and_then(|deployment| deployment.smoke.as_ref())
-    {
-        Some(smoke) => {
-            printer::stderr(&format!("{environment}/{app}: smoke-checking v{now}\n"));
-            let started = Instant::now();
-            let call = crate::smoke::SmokeCall {
-                environment,
-                app_name: app,
-                function: &smoke.function,
-                payload: &smoke.payload,
-                timeout: smoke.timeout,
-            };
-            let message = crate::smoke::check(backend.as_ref(), call)
-                .await
-                .err()
-                .map(|failure| failure.message());
-            Some(SmokeRecord {
-                passed: message.is_none(),
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                message,
-            })
-        }
-        None => None,
-    };
+    let smoke = smoke_check(backend.as_ref(), &processor, environment, app, now).await;
     let tag = now_live
         .as_ref()
         .and_then(|deployment| deployment.tag.clone())
@@ -157,6 +111,77 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// The version to roll back to: `--to`, or the newest before the live one; it must be in the app's
+/// history and not be the live one.
+fn target_version(
+    given: Option<&str>,
+    versions: &[crate::backend::DeploymentRecord],
+    live: u32,
+    app: &str,
+    environment: &str,
+) -> Result<u32, Error> {
+    let to = match given {
+        Some(given) => parse_version(given)?,
+        None => versions
+            .iter()
+            .map(|entry| entry.version)
+            .filter(|version| *version < live)
+            .max()
+            .ok_or_else(|| Error::NoEarlierVersion {
+                app: app.to_owned(),
+                environment: environment.to_owned(),
+                live,
+            })?,
+    };
+    if to == live || !versions.iter().any(|entry| entry.version == to) {
+        return Err(Error::NotARollbackTarget {
+            app: app.to_owned(),
+            environment: environment.to_owned(),
+            to,
+            live,
+            known: versions.iter().map(|entry| entry.version).collect(),
+        });
+    }
+    Ok(to)
+}
+
+/// The smoke check of what is live after the rollback, when the processor has one there.
+async fn smoke_check(
+    backend: &dyn ModalBackend,
+    processor: &Processor,
+    environment: &str,
+    app: &str,
+    now: u32,
+) -> Option<SmokeRecord> {
+    match processor
+        .deployments
+        .get(environment)
+        .and_then(|deployment| deployment.smoke.as_ref())
+    {
+        Some(smoke) => {
+            printer::stderr(&format!("{environment}/{app}: smoke-checking v{now}\n"));
+            let started = Instant::now();
+            let call = crate::smoke::SmokeCall {
+                environment,
+                app_name: app,
+                function: &smoke.function,
+                payload: &smoke.payload,
+                timeout: smoke.timeout,
+            };
+            let message = crate::smoke::check(backend, call)
+                .await
+                .err()
+                .map(|failure| failure.message());
+            Some(SmokeRecord {
+                passed: message.is_none(),
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                message,
+            })
+        }
+        None => None,
+    }
 }
 
 /// `v3` or `3`.

@@ -47,32 +47,15 @@ pub async fn check(args: &SecretsCheckArgs) -> Result<ExitStatus, Error> {
             [name.clone(), state.to_owned(), users]
         })
         .collect();
-    let mut widths = [6, 5];
-    for row in &rows {
-        widths[0] = widths[0].max(row[0].len());
-        widths[1] = widths[1].max(row[1].len());
-    }
     let mut out = format!(
         "Secrets of {} in environment `{environment}`:\n",
         manifest.path.display()
     );
-    for row in std::iter::once([
-        "SECRET".to_owned(),
-        "STATE".to_owned(),
-        "NEEDED BY".to_owned(),
-    ])
-    .chain(rows)
-    {
-        let _ = writeln!(
-            out,
-            "  {:<w0$}  {:<w1$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            w0 = widths[0],
-            w1 = widths[1]
-        );
-    }
+    let table: Vec<Vec<String>> =
+        std::iter::once(["SECRET", "STATE", "NEEDED BY"].map(str::to_owned).to_vec())
+            .chain(rows.into_iter().map(|row| row.to_vec()))
+            .collect();
+    out.push_str(&crate::render::table::aligned("  ", &table));
     let missing: Vec<&String> = manifest
         .secrets
         .keys()

@@ -7,10 +7,12 @@ use crate::error::Error;
 
 use super::target;
 use crate::backend::lock::LockState;
-use crate::backend::{AppState, ModalBackend};
+use crate::backend::{AppState, ModalBackend, Observed, ObservedApp};
 use crate::cli::StatusArgs;
 use crate::exit::ExitStatus;
-use crate::plan::{ActionKind, PlanOptions};
+use crate::manifest::ValidManifest;
+use crate::manifest::valid::Processor;
+use crate::plan::{Action, ActionKind, PlanOptions};
 use crate::printer;
 use crate::render::words;
 
@@ -62,14 +64,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
             // The processor does not deploy to this environment.
             continue;
         };
-        let state = match seen.and_then(|seen| seen.apps.get(&action.app_name)) {
-            None => "absent".to_owned(),
-            Some(app) => match &app.state {
-                AppState::Deployed => "deployed".to_owned(),
-                AppState::Stopped => "stopped".to_owned(),
-                AppState::Other(other) => other.clone(),
-            },
-        };
+        let state = app_state(seen.and_then(|seen| seen.apps.get(&action.app_name)));
         let (version, tag) = match &action.before {
             Some(live) => (
                 format!("v{}", live.version),
@@ -77,21 +72,9 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
             ),
             None => ("-".to_owned(), "-".to_owned()),
         };
-        let desired_tag = action.after.as_ref().map(|desired| desired.tag.as_str());
-        let mut verdict = match &action.before {
-            None => "not deployed".to_owned(),
-            Some(live) if live.tag.as_deref() == desired_tag => "matches".to_owned(),
-            Some(_) => {
-                let reasons: Vec<String> = action.reasons.iter().map(words::reason).collect();
-                format!("differs: {}", reasons.join("; "))
-            }
-        };
-        if verdict != "matches" {
+        let verdict = manifest_verdict(action);
+        if !verdict.starts_with("matches") {
             differing += 1;
-        }
-        if action.kind == ActionKind::Blocked {
-            let codes: Vec<&str> = action.blockers.iter().map(|b| b.code.as_str()).collect();
-            let _ = write!(verdict, " (apply blocked: {})", codes.join(", "));
         }
         let mut row = vec![
             reference.to_owned(),
@@ -102,25 +85,9 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
             verdict,
         ];
         if gated {
-            // What is live and matches has no gate of its own: say whether upstream runs it too.
-            let live = (action.kind == ActionKind::NoOp)
-                .then(|| {
-                    crate::plan::planner::promotion_check(
-                        &manifest,
-                        &observed,
-                        &options,
-                        processor,
-                        environment,
-                        &action.app_name,
-                        desired_tag?,
-                    )
-                })
-                .flatten();
-            row.push(match (&action.promotion, &live) {
-                (Some(check), _) => crate::render::promotion::state(check),
-                (None, Some(check)) => crate::render::promotion::live_state(check),
-                (None, None) => "-".to_owned(),
-            });
+            row.push(promotion_cell(
+                &manifest, &observed, &options, processor, action,
+            ));
         }
         rows.push(row);
     }
@@ -130,22 +97,11 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     if gated {
         headers.push("PROMOTION".to_owned());
     }
-    let mut widths = vec![0usize; headers.len()];
-    for row in std::iter::once(&headers).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
     let mut out = format!("Environment `{environment}`:\n");
-    for row in std::iter::once(&headers).chain(&rows) {
-        let mut line = String::from(" ");
-        for (cell, width) in row.iter().zip(widths.iter().copied()) {
-            line.push(' ');
-            let _ = write!(line, "{cell:<width$} ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let table: Vec<Vec<String>> = std::iter::once(headers)
+        .chain(rows.iter().cloned())
+        .collect();
+    out.push_str(&crate::render::table::aligned("  ", &table));
     let _ = write!(
         out,
         "\n{} of {} match the manifest; `modalplan plan --env {environment}` shows the changes.\n",
@@ -172,5 +128,65 @@ fn lock_line(environment: &str, lock: Option<&LockState>) -> Option<String> {
             "Apply lock of `{environment}`: not known, it could not be read: {reason}\n"
         )),
         LockState::NotRead => None,
+    }
+}
+
+/// The app's state as Modal lists it; `absent` when it is not there.
+fn app_state(app: Option<&ObservedApp>) -> String {
+    match app {
+        None => "absent".to_owned(),
+        Some(app) => match &app.state {
+            AppState::Deployed => "deployed".to_owned(),
+            AppState::Stopped => "stopped".to_owned(),
+            AppState::Other(other) => other.clone(),
+        },
+    }
+}
+
+/// Whether what is live matches the manifest: `matches`, `not deployed`, or `differs: ` and the
+/// reasons; ` (apply blocked: CODES)` when the plan blocks its change.
+fn manifest_verdict(action: &Action) -> String {
+    let desired_tag = action.after.as_ref().map(|desired| desired.tag.as_str());
+    let mut verdict = match &action.before {
+        None => "not deployed".to_owned(),
+        Some(live) if live.tag.as_deref() == desired_tag => "matches".to_owned(),
+        Some(_) => {
+            let reasons: Vec<String> = action.reasons.iter().map(words::reason).collect();
+            format!("differs: {}", reasons.join("; "))
+        }
+    };
+    if action.kind == ActionKind::Blocked {
+        let codes: Vec<&str> = action.blockers.iter().map(|b| b.code.as_str()).collect();
+        let _ = write!(verdict, " (apply blocked: {})", codes.join(", "));
+    }
+    verdict
+}
+
+/// The PROMOTION cell: the gate's verdict on the change, or, for what is live and matches (which has no
+/// gate of its own), whether the upstream runs it too.
+fn promotion_cell(
+    manifest: &ValidManifest,
+    observed: &Observed,
+    options: &PlanOptions,
+    processor: &Processor,
+    action: &Action,
+) -> String {
+    let live = (action.kind == ActionKind::NoOp)
+        .then(|| {
+            crate::plan::planner::promotion_check(
+                manifest,
+                observed,
+                options,
+                processor,
+                &action.environment,
+                &action.app_name,
+                &action.after.as_ref()?.tag,
+            )
+        })
+        .flatten();
+    match (&action.promotion, &live) {
+        (Some(check), _) => crate::render::promotion::state(check),
+        (None, Some(check)) => crate::render::promotion::live_state(check),
+        (None, None) => "-".to_owned(),
     }
 }

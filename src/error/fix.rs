@@ -59,6 +59,11 @@ pub(super) fn code(error: &Error) -> Option<Code> {
     })
 }
 
+/// The fix of each error, one arm per variant: a table, read as one.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per Error variant; splitting the table would scatter it"
+)]
 pub(super) fn help(error: &Error) -> Option<String> {
     Some(match error {
         Error::Manifest(_)

@@ -137,26 +137,7 @@ impl Context<'_> {
             &self.manifest.modal.module,
         );
 
-        let mut blockers = Vec::new();
-        let mut required: Vec<&str> = deployment
-            .secrets_required
-            .iter()
-            .map(String::as_str)
-            .collect();
-        if deployment.image.is_private_registry() && !required.contains(&REGISTRY_AUTH) {
-            required.push(REGISTRY_AUTH);
-        }
-        for name in required {
-            if !self.seen.secrets.contains(name) {
-                blockers.push(self.missing_secret(Code::ErrMissingSecret, name, reference));
-            }
-        }
-        let mut warnings: Vec<Finding> = deployment
-            .secrets_optional
-            .iter()
-            .filter(|name| !self.seen.secrets.contains(*name))
-            .map(|name| self.missing_secret(Code::WarnOptionalSecretMissing, name, reference))
-            .collect();
+        let (mut blockers, mut warnings) = self.missing_secrets(deployment, reference);
         let image = deployment.image.reference();
         if let Some(why) = self.options.unavailable_images.get(&image) {
             blockers.push(Finding {
@@ -198,30 +179,16 @@ impl Context<'_> {
             }
         }
         let promotion = if matches!(kind, ActionKind::Create | ActionKind::Update) {
-            self.promotion_check(processor, &app_name, &desired.tag)
+            self.gate(
+                processor,
+                &app_name,
+                &desired.tag,
+                &mut blockers,
+                &mut warnings,
+            )
         } else {
             None
         };
-        let promotion = promotion.map(|mut check| {
-            if let Some(wait) = check.wait() {
-                let finding = render::promotion::finding(
-                    wait,
-                    &crate::render::promotion::Subject {
-                        app_name: &app_name,
-                        reference,
-                        environment: self.environment,
-                        upstream: &check.upstream,
-                    },
-                );
-                if self.options.skip_promotion_check {
-                    check.skipped = true;
-                    warnings.push(render::promotion::skipped(&finding));
-                } else {
-                    blockers.push(finding);
-                }
-            }
-            check
-        });
         let kind = if blockers.is_empty() {
             kind
         } else {
@@ -239,6 +206,66 @@ impl Context<'_> {
             promotion,
         };
         (action, warnings)
+    }
+
+    /// A blocker per required secret missing in the environment (with `REGISTRY_AUTH` for a private
+    /// image), and a warning per optional one.
+    fn missing_secrets(
+        &self,
+        deployment: &Deployment,
+        reference: &str,
+    ) -> (Vec<Finding>, Vec<Finding>) {
+        let mut required: Vec<&str> = deployment
+            .secrets_required
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if deployment.image.is_private_registry() && !required.contains(&REGISTRY_AUTH) {
+            required.push(REGISTRY_AUTH);
+        }
+        let blockers = required
+            .into_iter()
+            .filter(|name| !self.seen.secrets.contains(*name))
+            .map(|name| self.missing_secret(Code::ErrMissingSecret, name, reference))
+            .collect();
+        let warnings = deployment
+            .secrets_optional
+            .iter()
+            .filter(|name| !self.seen.secrets.contains(*name))
+            .map(|name| self.missing_secret(Code::WarnOptionalSecretMissing, name, reference))
+            .collect();
+        (blockers, warnings)
+    }
+
+    /// The promotion gate of a create or update: what it waits for is a blocker, or a warning with
+    /// `--skip-promotion-check`.
+    fn gate(
+        &self,
+        processor: &Processor,
+        app_name: &str,
+        tag: &str,
+        blockers: &mut Vec<Finding>,
+        warnings: &mut Vec<Finding>,
+    ) -> Option<PromotionCheck> {
+        let mut check = self.promotion_check(processor, app_name, tag)?;
+        if let Some(wait) = check.wait() {
+            let finding = render::promotion::finding(
+                wait,
+                &render::promotion::Subject {
+                    app_name,
+                    reference: processor.reference.as_str(),
+                    environment: self.environment,
+                    upstream: &check.upstream,
+                },
+            );
+            if self.options.skip_promotion_check {
+                check.skipped = true;
+                warnings.push(render::promotion::skipped(&finding));
+            } else {
+                blockers.push(finding);
+            }
+        }
+        Some(check)
     }
 
     /// The promotion gate of a create or update (see [`promotion_check`]).

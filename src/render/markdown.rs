@@ -41,45 +41,8 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
         comment.push("\n");
     }
     let blocked: Vec<&Action> = kind_actions(plan, ActionKind::Blocked);
-    if !blocked.is_empty() {
-        comment.push(format!(
-            "> [!CAUTION]\n> **{} blocked**: fix these before merging.\n\n",
-            blocked.len()
-        ));
-        for action in blocked {
-            for blocker in &action.blockers {
-                comment.push(format!(
-                    "- `{}` in `{}`: **{}** {}\n  Fix: `{}`\n",
-                    action.app_name,
-                    action.environment,
-                    blocker.code,
-                    escape(&blocker.message),
-                    blocker.fix
-                ));
-            }
-        }
-        comment.push("\n");
-    }
-    let waiting: Vec<(&String, Vec<String>)> = plan
-        .environments
-        .iter()
-        .map(|environment| {
-            (
-                environment,
-                super::promotion::environment_lines(plan, environment),
-            )
-        })
-        .filter(|(_, lines)| !lines.is_empty())
-        .collect();
-    if !waiting.is_empty() {
-        comment.push("**Waiting for promotion**\n\n");
-        for (environment, lines) in waiting {
-            for line in lines {
-                comment.push(format!("- `{environment}`: {}\n", escape(&line)));
-            }
-        }
-        comment.push("\n");
-    }
+    push_blocked(&mut comment, &blocked);
+    push_waiting(&mut comment, plan);
     let stops = kind_actions(plan, ActionKind::Stop);
     if !stops.is_empty() {
         comment.push(format!(
@@ -131,6 +94,53 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
         plan.manifest.path, plan.manifest.sha256, plan.format_version
     ));
     comment.finish()
+}
+
+/// The blocked actions, each blocker with its code and fix.
+fn push_blocked(comment: &mut Comment, blocked: &[&Action]) {
+    if !blocked.is_empty() {
+        comment.push(format!(
+            "> [!CAUTION]\n> **{} blocked**: fix these before merging.\n\n",
+            blocked.len()
+        ));
+        for action in blocked {
+            for blocker in &action.blockers {
+                comment.push(format!(
+                    "- `{}` in `{}`: **{}** {}\n  Fix: `{}`\n",
+                    action.app_name,
+                    action.environment,
+                    blocker.code,
+                    escape(&blocker.message),
+                    blocker.fix
+                ));
+            }
+        }
+        comment.push("\n");
+    }
+}
+
+/// Per gated environment, what waits on its upstream.
+fn push_waiting(comment: &mut Comment, plan: &Plan) {
+    let waiting: Vec<(&String, Vec<String>)> = plan
+        .environments
+        .iter()
+        .map(|environment| {
+            (
+                environment,
+                super::promotion::environment_lines(plan, environment),
+            )
+        })
+        .filter(|(_, lines)| !lines.is_empty())
+        .collect();
+    if !waiting.is_empty() {
+        comment.push("**Waiting for promotion**\n\n");
+        for (environment, lines) in waiting {
+            for line in lines {
+                comment.push(format!("- `{environment}`: {}\n", escape(&line)));
+            }
+        }
+        comment.push("\n");
+    }
 }
 
 fn kind_actions(plan: &Plan, kind: ActionKind) -> Vec<&Action> {

@@ -8,6 +8,7 @@ pub mod history;
 pub mod json;
 pub mod markdown;
 pub mod promotion;
+pub mod table;
 pub mod text;
 pub mod words;
 

@@ -1,4 +1,8 @@
 //! The one integration test binary; topics are modules.
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end test reads as one session of a user, step by step"
+)]
 
 mod action;
 mod apply;
