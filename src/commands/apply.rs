@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, report};
+use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt};
 use crate::backend::ModalBackend;
 use crate::cli::ApplyArgs;
 use crate::exit::ExitStatus;
@@ -157,7 +157,7 @@ async fn execute(
     };
     let report = apply::execute(backend, plan, &settings, interrupt.clone(), sink).await;
     progress.finish();
-    printer::stdout(&report::render_text(&report));
+    printer::stdout(&crate::render::apply::text(&report));
     let modal_changed = report.apps.iter().any(|app| {
         matches!(
             app.outcome,
@@ -168,7 +168,7 @@ async fn execute(
         |name| std::env::var(name).ok(),
         modal_changed,
         report.failed() > 0,
-        &report::render_markdown(&report),
+        &crate::render::apply::markdown(&report),
     ) {
         printer::stderr(&format!(
             "warning: could not write the GitHub step summary: {error}\n"
