@@ -41,7 +41,7 @@ async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
             let manifest = manifest::load(&args.selection.manifest.manifest)
                 .map_err(|errors| {
                     printer::stderr(&crate::github::annotate::manifest_diagnostics(
-                        |name| std::env::var(name).ok(),
+                        crate::settings::env::var,
                         &errors.diagnostics,
                     ));
                     Error::from(errors)
@@ -165,7 +165,7 @@ async fn execute(
         )
     });
     if let Err(error) = crate::github::actions::report_apply(
-        |name| std::env::var(name).ok(),
+        crate::settings::env::var,
         modal_changed,
         report.failed() > 0,
         &crate::render::apply::markdown(&report),

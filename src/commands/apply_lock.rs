@@ -120,7 +120,7 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
         .and_then(|name| name.into_string().ok())
         .unwrap_or_else(|| "unknown-host".to_owned());
     let holder = holder_from(
-        |name| std::env::var(name).ok(),
+        crate::settings::env::var,
         &hostname,
         operation,
         args.selection.manifest.manifest.display().to_string(),
