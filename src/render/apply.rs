@@ -141,18 +141,25 @@ pub fn text(report: &ApplyReport) -> String {
             app.environment,
             app.outcome.describe()
         );
-        for error in &app.errors {
-            let _ = writeln!(out, "  {}: {}", error.code, error.message);
-            if let Some(log) = &error.log {
-                let _ = writeln!(out, "  log: {}", log.display());
-            }
-            for tail in &error.log_tail {
-                let _ = writeln!(out, "  | {tail}");
-            }
-        }
+        out.push_str(&errors(app));
     }
     out.push('\n');
     out.push_str(&summary_line(report));
+    out
+}
+
+/// An app's errors, each with its code, its deploy log and the log's last lines, indented.
+pub fn errors(app: &AppReport) -> String {
+    let mut out = String::new();
+    for error in &app.errors {
+        let _ = writeln!(out, "  {}: {}", error.code, error.message);
+        if let Some(log) = &error.log {
+            let _ = writeln!(out, "  log: {}", log.display());
+        }
+        for tail in &error.log_tail {
+            let _ = writeln!(out, "  | {tail}");
+        }
+    }
     out
 }
 
