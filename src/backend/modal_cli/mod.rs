@@ -24,7 +24,7 @@ pub mod cli_json;
 pub mod locate;
 pub mod lock;
 pub mod lock_read;
-pub mod people;
+pub mod logs;
 pub mod read;
 pub mod releases;
 mod retrying;
