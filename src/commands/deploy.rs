@@ -66,7 +66,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     else {
         return Err(nothing_deployed());
     };
-    let observed = observed.map_err(|error| target::backend_report(&error, None))?;
+    let observed = observed.map_err(Error::backend)?;
     let mut plan = crate::plan::plan(&sandbox, &observed, &options);
     plan.actions
         .retain(|action| action.reference.as_deref() == Some(reference.as_str()));

@@ -39,7 +39,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
     if real {
         let present = target::secrets_present(backend.as_ref(), &target.environment)
             .await
-            .map_err(|error| target::backend_report(&error, None))?;
+            .map_err(Error::backend)?;
         let missing: Vec<&String> = deployment
             .secrets_required
             .iter()
@@ -147,7 +147,7 @@ fn call_error(
                 name_flags(target.app_name.as_deref(), args.ci_name)
             ),
         },
-        other => target::backend_report(other, None),
+        other => Error::backend(other.clone()),
     }
 }
 

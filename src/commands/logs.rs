@@ -55,7 +55,7 @@ pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Error> {
                 deploy,
             }
         }
-        other => target::backend_report(&other, None),
+        other => Error::backend(other),
     })?;
     Ok(ExitStatus::Success)
 }
