@@ -46,9 +46,8 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`, when both are set.
     pub fn from_env() -> Option<Self> {
-        let username = std::env::var("REGISTRY_USERNAME").ok()?;
-        let password = std::env::var("REGISTRY_PASSWORD").ok()?;
-        (!username.is_empty() && !password.is_empty()).then_some(Self { username, password })
+        let (username, password) = crate::settings::env::registry_credentials()?;
+        Some(Self { username, password })
     }
 }
 
@@ -405,16 +404,8 @@ impl Challenge {
 
 /// The base URL of a registry, after the overrides.
 pub fn base_url(registry: &str) -> String {
-    let variable = format!("MODALPLAN_REGISTRY_URL_{}", env_suffix(registry));
-    if let Ok(url) = std::env::var(&variable) {
-        if !url.trim().is_empty() {
-            return url.trim_end_matches('/').to_owned();
-        }
-    }
-    if let Ok(url) = std::env::var("MODALPLAN_REGISTRY_MIRROR") {
-        if !url.trim().is_empty() {
-            return url.trim_end_matches('/').to_owned();
-        }
+    if let Some(url) = crate::settings::env::registry_url(&env_suffix(registry)) {
+        return url.trim_end_matches('/').to_owned();
     }
     match registry {
         "docker.io" | "index.docker.io" => "https://registry-1.docker.io".to_owned(),

@@ -20,14 +20,11 @@ pub enum SandboxError {
 
 /// The caller, from the environment and git.
 pub fn current_owner() -> Result<SandboxOwner, SandboxError> {
-    let user = non_empty_var("USER")
-        .or_else(|| non_empty_var("GITHUB_ACTOR"))
-        .ok_or(SandboxError::NoUser)?;
-    let branch =
-        match non_empty_var("MODALPLAN_BRANCH").or_else(|| non_empty_var("GITHUB_HEAD_REF")) {
-            Some(branch) => branch,
-            None => git_branch()?,
-        };
+    let user = crate::settings::env::user().ok_or(SandboxError::NoUser)?;
+    let branch = match crate::settings::env::branch() {
+        Some(branch) => branch,
+        None => git_branch()?,
+    };
     Ok(SandboxOwner { user, branch })
 }
 
@@ -56,16 +53,8 @@ pub fn provenance(manifest: &std::path::Path) -> crate::apply::Provenance {
         manifest: Some(manifest.display().to_string()),
         commit,
         dirty,
-        by: non_empty_var("USER")
-            .or_else(|| non_empty_var("GITHUB_ACTOR"))
-            .unwrap_or_else(|| "unknown".to_owned()),
+        by: crate::settings::env::user().unwrap_or_else(|| "unknown".to_owned()),
     }
-}
-
-fn non_empty_var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
 }
 
 fn git_branch() -> Result<String, SandboxError> {

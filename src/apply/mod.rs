@@ -105,70 +105,9 @@ pub enum Event {
 }
 
 impl fmt::Display for Event {
+    /// The progress line (see [`crate::render::apply::event`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Event::Started {
-                environment,
-                app_name,
-                kind,
-            } => {
-                let verb = match kind {
-                    ActionKind::Create => "creating",
-                    ActionKind::Update => "updating",
-                    ActionKind::Stop => "stopping (prune)",
-                    _ => "checking",
-                };
-                write!(f, "{environment}/{app_name}: {verb}")
-            }
-            Event::Deploying {
-                environment,
-                app_name,
-                log,
-            } => write!(
-                f,
-                "{environment}/{app_name}: deploying (log: {})",
-                log.display()
-            ),
-            Event::SmokeChecking {
-                environment,
-                app_name,
-                version,
-            } => write!(f, "{environment}/{app_name}: smoke-checking v{version}"),
-            Event::RollingBack {
-                environment,
-                app_name,
-                to,
-            } => write!(f, "{environment}/{app_name}: rolling back to v{to}"),
-            Event::Stopping {
-                environment,
-                app_name,
-            } => write!(f, "{environment}/{app_name}: stopping"),
-            Event::Killed {
-                environment,
-                app_name,
-            } => write!(
-                f,
-                "{environment}/{app_name}: grace period over, killed its running step"
-            ),
-            Event::Finished(app) => {
-                write!(
-                    f,
-                    "{}/{}: {}",
-                    app.environment,
-                    app.app_name,
-                    app.outcome.describe()
-                )?;
-                if let Some(error) = app.errors.first() {
-                    write!(f, " ({}: {})", error.code, error.message)?;
-                }
-                Ok(())
-            }
-            Event::Interrupted { grace_period } => write!(
-                f,
-                "interrupted: starting nothing new; running deploys get {}s to finish (a second Ctrl-C or SIGTERM stops them now)",
-                grace_period.as_secs()
-            ),
-        }
+        f.write_str(&crate::render::apply::event(self))
     }
 }
 

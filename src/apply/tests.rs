@@ -775,7 +775,7 @@ fn the_summary_table_names_each_outcome_version_and_failure() {
         duration: Duration::from_millis(20_100),
     };
     assert_eq!(
-        report::render_text(&report),
+        crate::render::apply::text(&report),
         "\
 APP                   ENV   OUTCOME                                            VERSION  DURATION
 llm-litellm-v1        main  deployed v4                                        v4       12.3s

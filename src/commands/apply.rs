@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt, report};
+use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt};
 use crate::backend::ModalBackend;
 use crate::cli::ApplyArgs;
 use crate::exit::ExitStatus;
@@ -41,7 +41,7 @@ async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
             let manifest = manifest::load(&args.selection.manifest.manifest)
                 .map_err(|errors| {
                     printer::stderr(&crate::github::annotate::manifest_diagnostics(
-                        |name| std::env::var(name).ok(),
+                        crate::settings::env::var,
                         &errors.diagnostics,
                     ));
                     Error::from(errors)
@@ -157,7 +157,7 @@ async fn execute(
     };
     let report = apply::execute(backend, plan, &settings, interrupt.clone(), sink).await;
     progress.finish();
-    printer::stdout(&report::render_text(&report));
+    printer::stdout(&crate::render::apply::text(&report));
     let modal_changed = report.apps.iter().any(|app| {
         matches!(
             app.outcome,
@@ -165,10 +165,10 @@ async fn execute(
         )
     });
     if let Err(error) = crate::github::actions::report_apply(
-        |name| std::env::var(name).ok(),
+        crate::settings::env::var,
         modal_changed,
         report.failed() > 0,
-        &report::render_markdown(&report),
+        &crate::render::apply::markdown(&report),
     ) {
         printer::stderr(&format!(
             "warning: could not write the GitHub step summary: {error}\n"

@@ -75,13 +75,13 @@ where
     match locked.result {
         Ok(status) => Ok(status),
         Err(LockedError::Inner(report)) => Err(report),
-        Err(LockedError::Lock(error)) => Err(super::target::backend_report(
-            &error,
-            Some(format!(
+        Err(LockedError::Lock(error)) => Err(Error::Backend {
+            help: Some(format!(
                 "{} (the apply lock is taken on Modal; `--no-lock` skips it, which is dangerous)",
                 error.help()
             )),
-        )),
+            error,
+        }),
         Err(LockedError::Held { environment, lock }) => {
             Err(held_report(&environment, &lock, args.lock_timeout))
         }
@@ -120,7 +120,7 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
         .and_then(|name| name.into_string().ok())
         .unwrap_or_else(|| "unknown-host".to_owned());
     let holder = holder_from(
-        |name| std::env::var(name).ok(),
+        crate::settings::env::var,
         &hostname,
         operation,
         args.selection.manifest.manifest.display().to_string(),

@@ -1,7 +1,6 @@
 //! `modalplan deploy`: one processor to the caller's sandbox, through the same plan and apply path as
 //! `modalplan apply` (re-check, deploy, smoke check, and a stop or rollback of what fails).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -67,7 +66,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     else {
         return Err(nothing_deployed());
     };
-    let observed = observed.map_err(|error| target::backend_report(&error, None))?;
+    let observed = observed.map_err(Error::backend)?;
     let mut plan = crate::plan::plan(&sandbox, &observed, &options);
     plan.actions
         .retain(|action| action.reference.as_deref() == Some(reference.as_str()));
@@ -186,20 +185,11 @@ fn blocked(action: &crate::plan::Action, app_name: &AppName, environment: &str) 
 
 /// What a failed deploy says: the outcome, each error with its log and the log's tail.
 fn failure(app: &AppReport, reference: &str, app_name: &AppName, environment: &str) -> String {
-    let mut text = format!(
-        "error: deploy of {reference} as `{app_name}` to `{environment}` failed; {}\n",
-        app.outcome.describe()
-    );
-    for error in &app.errors {
-        let _ = writeln!(text, "  {}: {}", error.code, error.message);
-        if let Some(log) = &error.log {
-            let _ = writeln!(text, "  log: {}", log.display());
-        }
-        for line in &error.log_tail {
-            let _ = writeln!(text, "  | {line}");
-        }
-    }
-    text
+    format!(
+        "error: deploy of {reference} as `{app_name}` to `{environment}` failed; {}\n{}",
+        app.outcome.describe(),
+        crate::render::apply::errors(app)
+    )
 }
 
 /// The manifest as this deploy sees it: only the processor, only the environment, named as the sandbox,

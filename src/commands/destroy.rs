@@ -38,7 +38,7 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
     let live = backend
         .live_deployment(environment, app)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     let Some(live) = live else {
         printer::stdout(&format!(
             "`{app}` is not deployed in `{environment}`: nothing to stop.\n"
@@ -48,7 +48,7 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
     backend
         .stop(environment, app)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     let provenance = crate::sandbox::provenance(&target_args.manifest.manifest);
     let record = ReleaseRecord {
         format: RECORD_FORMAT,

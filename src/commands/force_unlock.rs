@@ -17,7 +17,7 @@ pub async fn run(args: &ForceUnlockArgs) -> Result<ExitStatus, Error> {
     let outcome = backend
         .force_unlock(environment, &args.lock_id)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     match outcome {
         ForceUnlock::Removed(lock) => {
             printer::stdout(&format!(

@@ -50,7 +50,7 @@ pub async fn run(args: &HistoryArgs) -> Result<ExitStatus, Error> {
         crate::backend::ModalBackend::history(backend.as_ref(), environment, app_name.as_str()),
         target::releases_of(backend.as_ref(), environment, app_name.as_str()),
     )
-    .map_err(|error| target::backend_report(&error, None))?;
+    .map_err(Error::backend)?;
     let deployed = app.is_some_and(|app| app.state == AppState::Deployed);
     let history = History {
         environment: environment.clone(),

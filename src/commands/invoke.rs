@@ -19,7 +19,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
         payload.insert("mode".to_owned(), Value::from(mode_name(mode)));
     }
     let real = payload.get("mode").and_then(Value::as_str) == Some("real");
-    if real && in_ci() && !args.allow_real_in_ci {
+    if real && crate::settings::env::in_ci() && !args.allow_real_in_ci {
         return Err(Error::RealModeInCi);
     }
 
@@ -39,7 +39,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
     if real {
         let present = target::secrets_present(backend.as_ref(), &target.environment)
             .await
-            .map_err(|error| target::backend_report(&error, None))?;
+            .map_err(Error::backend)?;
         let missing: Vec<&String> = deployment
             .secrets_required
             .iter()
@@ -147,7 +147,7 @@ fn call_error(
                 name_flags(target.app_name.as_deref(), args.ci_name)
             ),
         },
-        other => target::backend_report(other, None),
+        other => Error::backend(other.clone()),
     }
 }
 
@@ -156,14 +156,6 @@ fn mode_name(mode: Mode) -> &'static str {
         Mode::Mock => "mock",
         Mode::Real => "real",
     }
-}
-
-/// `CI=true` (or `1`), as CI services set it.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| {
-        let value = value.trim();
-        value.eq_ignore_ascii_case("true") || value == "1"
-    })
 }
 
 /// The function's own time limit and a margin for the call's start, or five minutes.

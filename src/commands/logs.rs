@@ -4,7 +4,7 @@ use crate::error::Error;
 
 use super::target::{self, NameChoice};
 use crate::backend::BackendError;
-use crate::backend::modal_cli::people;
+use crate::backend::modal_cli::logs;
 use crate::cli::LogsArgs;
 use crate::exit::ExitStatus;
 use crate::printer;
@@ -22,7 +22,7 @@ pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Error> {
     let app_name = target::app_name(processor, choice, target.app_name.as_deref())?;
     let backend = target::backend(&manifest);
     let mut print_line = |line: &str| printer::stdout(&format!("{line}\n"));
-    people::stream_logs(
+    logs::stream_logs(
         &backend.config,
         &target.environment,
         app_name.as_str(),
@@ -55,7 +55,7 @@ pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Error> {
                 deploy,
             }
         }
-        other => target::backend_report(&other, None),
+        other => Error::backend(other),
     })?;
     Ok(ExitStatus::Success)
 }

@@ -12,8 +12,8 @@ use super::pin_edit::{self, PinPlace};
 use super::target;
 use crate::cli::PinArgs;
 use crate::exit::ExitStatus;
+use crate::manifest::ValidManifest;
 use crate::manifest::image;
-use crate::manifest::{self, ValidManifest};
 use crate::printer;
 use crate::registry::{Credentials, Registry, Unavailable};
 
@@ -190,15 +190,7 @@ async fn pin(
     let edited = document.to_string();
     let mut out = String::new();
     if edited != original {
-        // The edit must leave a manifest that validates; otherwise nothing is written.
-        if let Err(errors) = manifest::load_str(&edited, &manifest.path) {
-            let first = errors
-                .errors()
-                .next()
-                .map_or_else(String::new, |diagnostic| diagnostic.message.clone());
-            return Err(Error::PinWouldNotValidate { first });
-        }
-        pin_edit::write_atomically(&manifest.path, &edited)?;
+        pin_edit::write_checked(&manifest.path, &edited)?;
         out.push_str(&pin_edit::diff(&manifest.path, original, &edited));
         out.push('\n');
     }

@@ -126,8 +126,20 @@ pub fn diff(path: &Path, old: &str, new: &str) -> String {
         .to_string()
 }
 
+/// Writes the edited manifest `text` to `path` when it still validates; otherwise nothing is written.
+pub fn write_checked(path: &Path, text: &str) -> Result<(), Error> {
+    if let Err(errors) = crate::manifest::load_str(text, path) {
+        let first = errors
+            .errors()
+            .next()
+            .map_or_else(String::new, |diagnostic| diagnostic.message.clone());
+        return Err(Error::PinWouldNotValidate { first });
+    }
+    write_atomically(path, text)
+}
+
 /// Writes `text` to `path` through a temporary file in the same folder, renamed over it.
-pub fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
+fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
     let folder = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())

@@ -42,7 +42,7 @@ pub async fn run(args: &PlanArgs) -> Result<ExitStatus, Error> {
         let manifest_path = args.selection.manifest.manifest.display().to_string();
         printer::stderr(&crate::github::publish_plan_comment(&manifest_path, &body).await);
     }
-    crate::github::actions::report_plan(|name| std::env::var(name).ok(), &plan, &markdown)
+    crate::github::actions::report_plan(crate::settings::env::var, &plan, &markdown)
         .map_err(Error::StepSummary)?;
     tracing::debug!(manifest = %manifest.path.display(), "planned");
     Ok(exit_status(&plan, args.detailed_exitcode))
@@ -75,7 +75,7 @@ pub async fn make_plan(
     selection: &SelectionArgs,
     locks: LockRead,
 ) -> Result<(ValidManifest, Plan), Error> {
-    let environment = |name: &str| std::env::var(name).ok();
+    let environment = crate::settings::env::var;
     let loaded = manifest::load(&selection.manifest.manifest).map_err(|errors| {
         printer::stderr(&annotate::manifest_diagnostics(
             environment,

@@ -142,14 +142,7 @@ fn write(
     if edited == original {
         return Ok(String::new());
     }
-    if let Err(errors) = manifest::load_str(&edited, &manifest.path) {
-        let first = errors
-            .errors()
-            .next()
-            .map_or_else(String::new, |diagnostic| diagnostic.message.clone());
-        return Err(Error::PinWouldNotValidate { first });
-    }
-    pin_edit::write_atomically(&manifest.path, &edited)?;
+    pin_edit::write_checked(&manifest.path, &edited)?;
     Ok(format!(
         "{}\n",
         pin_edit::diff(&manifest.path, &original, &edited)

@@ -35,10 +35,7 @@ pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
     request
         .environments
         .insert(environment.to_owned(), BTreeSet::new());
-    let observed = backend
-        .observe(&request)
-        .await
-        .map_err(|error| target::backend_report(&error, None))?;
+    let observed = backend.observe(&request).await.map_err(Error::backend)?;
     let deployed: Vec<String> = observed
         .environments
         .get(environment)

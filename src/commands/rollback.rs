@@ -24,7 +24,7 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
         ModalBackend::history(backend.as_ref(), environment, app),
         target::releases_of(backend.as_ref(), environment, app),
     )
-    .map_err(|error| target::backend_report(&error, None))?;
+    .map_err(Error::backend)?;
     let deployed = observed.is_some_and(|app| app.state == crate::backend::AppState::Deployed);
     let Some(live) = versions
         .iter()
@@ -45,11 +45,11 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
     backend
         .rollback(environment, app, to)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     let now_live = backend
         .live_deployment(environment, app)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     let now = now_live
         .as_ref()
         .map_or(to, |deployment| deployment.version);

@@ -28,7 +28,7 @@ pub async fn check(args: &SecretsCheckArgs) -> Result<ExitStatus, Error> {
     let backend = target::backend(&manifest);
     let present = target::secrets_present(backend.as_ref(), environment)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     let needs = needs(&manifest, environment);
 
     let rows: Vec<[String; 3]> = manifest

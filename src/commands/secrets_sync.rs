@@ -174,7 +174,7 @@ async fn sync(
     } = prepared;
     let present = target::secrets_present(backend, environment)
         .await
-        .map_err(|error| target::backend_report(&error, None))?;
+        .map_err(Error::backend)?;
     let outcomes: Vec<Outcome> = if dry_run {
         writes
             .iter()
@@ -191,7 +191,7 @@ async fn sync(
         let results = backend
             .write_secrets(environment, &requests)
             .await
-            .map_err(|error| target::backend_report(&error, None))?;
+            .map_err(Error::backend)?;
         writes
             .iter()
             .zip(results)

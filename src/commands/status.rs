@@ -40,10 +40,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     let mut request = options.observe_request(&manifest);
     request.locks = true;
     request.orphans = None;
-    let observed = backend
-        .observe(&request)
-        .await
-        .map_err(|error| target::backend_report(&error, None))?;
+    let observed = backend.observe(&request).await.map_err(Error::backend)?;
     let plan = crate::plan::plan(&manifest, &observed, &options);
     let seen = observed.environments.get(environment);
 

@@ -220,14 +220,6 @@ pub fn backend(manifest: &ValidManifest) -> Arc<ModalCli> {
     Arc::new(super::plan::backend_for(manifest))
 }
 
-/// A backend error with its code and a fix of the caller's (else its own).
-pub fn backend_report(error: &BackendError, help: Option<String>) -> Error {
-    Error::Backend {
-        error: error.clone(),
-        help,
-    }
-}
-
 /// The names of the secrets present in an environment (values are never read).
 pub async fn secrets_present(
     backend: &dyn ModalBackend,

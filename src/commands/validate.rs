@@ -52,7 +52,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitStatus, Error> {
     // Under GitHub Actions, annotations on the diff whatever the format (`github` already is them).
     if args.format != DiagnosticFormat::Github {
         printer::stderr(&crate::github::annotate::manifest_diagnostics(
-            |name| std::env::var(name).ok(),
+            crate::settings::env::var,
             &diagnostics,
         ));
     }

@@ -283,7 +283,7 @@ pub fn credential_masks(lookup: impl Fn(&str) -> Option<String>) -> String {
 /// Asks the runner to mask the registry credentials of the environment; call it before anything
 /// could print them.
 pub fn mask_environment_credentials() {
-    let masks = credential_masks(|name| std::env::var(name).ok());
+    let masks = credential_masks(crate::settings::env::var);
     if !masks.is_empty() {
         crate::printer::stderr(&masks);
     }
@@ -291,7 +291,7 @@ pub fn mask_environment_credentials() {
 
 /// Asks the runner to mask a secret read at run time (a registry token), under GitHub Actions only.
 pub fn mask_secret(value: &str) {
-    if is_github_actions(|name| std::env::var(name).ok()) {
+    if is_github_actions(crate::settings::env::var) {
         let masks = mask_commands(value);
         if !masks.is_empty() {
             crate::printer::stderr(&masks);

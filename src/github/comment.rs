@@ -170,7 +170,7 @@ pub async fn publish_plan_comment(manifest_path: &str, markdown: &str) -> String
             .map(|outcome| (settings.pull_request, outcome)),
         Err(error) => Err(error),
     };
-    let in_actions = super::actions::is_github_actions(|name| std::env::var(name).ok());
+    let in_actions = super::actions::is_github_actions(crate::settings::env::var);
     report_line(&result, in_actions)
 }
 

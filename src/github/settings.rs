@@ -76,7 +76,7 @@ pub struct GithubSettings {
 impl GithubSettings {
     /// From `GITHUB_TOKEN`, `GITHUB_REPOSITORY`, `GITHUB_EVENT_PATH` and `GITHUB_API_URL`.
     pub fn from_env() -> Result<Self, GithubError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(crate::settings::env::var)
     }
 
     /// As [`Self::from_env`], reading variables through `lookup` (tests pass a map).

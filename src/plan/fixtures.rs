@@ -127,6 +127,17 @@ pub fn manifest() -> ValidManifest {
     }
 }
 
+/// [`manifest`], with staging and main gated on the environment before them and a 30-minute soak.
+pub fn gated_manifest() -> ValidManifest {
+    ValidManifest {
+        promotion: Some(crate::manifest::valid::PromotionPolicy {
+            gated: vec!["staging".into(), "main".into()],
+            soak: Some(Duration::from_secs(30 * 60)),
+        }),
+        ..manifest()
+    }
+}
+
 /// The tag modalplan gives `reference` in `environment` of `manifest` when these secrets are present.
 pub fn tag_of(
     manifest: &ValidManifest,

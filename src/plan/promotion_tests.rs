@@ -2,7 +2,6 @@
 //! `--skip-promotion-check`), and the upstream is read in the same read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use super::fixtures::{self, deployed, environment, tag_of};
 use super::model::ActionKind;
@@ -14,18 +13,9 @@ use crate::backend::releases::{
 };
 use crate::codes::Code;
 use crate::manifest::ValidManifest;
-use crate::manifest::valid::PromotionPolicy;
 use crate::promotion::{PromotionCheck, Verdict, Wait};
 
-fn gated_manifest() -> ValidManifest {
-    ValidManifest {
-        promotion: Some(PromotionPolicy {
-            gated: vec!["staging".into(), "main".into()],
-            soak: Some(Duration::from_secs(30 * 60)),
-        }),
-        ..fixtures::manifest()
-    }
-}
+use super::fixtures::gated_manifest;
 
 fn deploy_record(tag: &str, version: u32, at: &str, passed: bool) -> ReleaseRecord {
     ReleaseRecord {

@@ -6,12 +6,11 @@
 use std::time::SystemTime;
 
 /// The variable that sets the clock.
-pub const NOW_VARIABLE: &str = "MODALPLAN_NOW";
+pub const NOW_VARIABLE: &str = crate::settings::env::NOW;
 
 /// Now, or the time `MODALPLAN_NOW` names.
 pub fn now() -> SystemTime {
-    std::env::var(NOW_VARIABLE)
-        .ok()
+    crate::settings::env::now()
         .and_then(|text| humantime::parse_rfc3339(text.trim()).ok())
         .unwrap_or_else(SystemTime::now)
 }

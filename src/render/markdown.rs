@@ -28,7 +28,7 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
     let summary = plan.summary();
     comment.push(format!(
         "{MARKER}\n### modalplan plan\n\n**{}**\n\n",
-        words::summary_line(&summary)
+        words::summary_line(&summary, &plan.manifest.path)
     ));
     if !plan.locks.is_empty() {
         comment.push("> [!NOTE]\n");

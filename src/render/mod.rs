@@ -4,6 +4,7 @@
 //!
 //! Secret values never reach a renderer: the plan holds secret names only.
 
+pub mod apply;
 pub mod history;
 pub mod json;
 pub mod markdown;

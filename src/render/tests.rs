@@ -70,6 +70,32 @@ fn no_changes() {
 }
 
 #[test]
+fn the_no_change_line_names_the_manifest_as_given() {
+    let mut manifest = fixtures::manifest();
+    manifest.path = "deploy/processors.toml".into();
+    let mut observed = fixtures::observed(&manifest);
+    observed.environments.retain(|name, _| name == "main");
+    let main = observed.environments.get_mut("main").unwrap();
+    main.apps.remove("llm-router-v2");
+    main.apps.remove("replicate-generic-v1");
+    let options =
+        PlanOptions::select(&manifest, &["main".into()], &["llm/litellm@1".into()]).unwrap();
+    let plan = plan(&manifest, &observed, &options);
+    let text = anstream::adapter::strip_str(&super::text(&plan)).to_string();
+    assert!(
+        text.starts_with("modalplan plan of deploy/processors.toml (main)\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\nNo changes. Modal matches deploy/processors.toml.\n"),
+        "{text}"
+    );
+    assert!(
+        super::markdown(&plan).contains("**No changes. Modal matches deploy/processors.toml.**"),
+    );
+}
+
+#[test]
 fn markdown_never_passes_the_limit_and_says_it_was_cut() {
     let plan = mixed_plan();
     let whole = super::markdown(&plan);

@@ -109,7 +109,10 @@ pub fn render(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "{}",
-        styled(BOLD, &words::summary_line(&plan.summary()))
+        styled(
+            BOLD,
+            &words::summary_line(&plan.summary(), &plan.manifest.path)
+        )
     );
     out
 }

@@ -6,10 +6,11 @@ use crate::backend::DeploymentRecord;
 use crate::backend::lock::LockRecord;
 use crate::plan::model::{ActionKind, Live, Reason, Summary};
 
-/// The summary line: `Plan: 1 to create, 2 to update, 0 to stop, 0 blocked.`, or the no-change line.
-pub fn summary_line(summary: &Summary) -> String {
+/// The summary line: `Plan: 1 to create, 2 to update, 0 to stop, 0 blocked.`, or the no-change line,
+/// which names the manifest as given (`--manifest`).
+pub fn summary_line(summary: &Summary, manifest: &str) -> String {
     if summary.create + summary.update + summary.stop + summary.blocked == 0 {
-        "No changes. Modal matches processors.toml.".to_owned()
+        format!("No changes. Modal matches {manifest}.")
     } else {
         format!(
             "Plan: {} to create, {} to update, {} to stop, {} blocked.",

@@ -6,6 +6,7 @@
 
 mod action;
 mod apply;
+mod apply_lock;
 mod emulator_support;
 mod github;
 mod manifest_docs;

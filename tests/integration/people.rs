@@ -336,7 +336,7 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
 
         // A sandbox plan reads no apply lock (sandbox applies take none): no note, no lock read, even
         // while CI's apply holds the lock of dev.
-        let (mut holder, _) = crate::apply::hold_lock_in(&workspace.emulator, "dev");
+        let (mut holder, _) = crate::apply_lock::hold_lock_in(&workspace.emulator, "dev");
         workspace.emulator.clear_calls();
         let plan = workspace.run(&["plan", "--env", "dev", "--sandbox", "--no-registry-check"]);
         assert_eq!(plan.status.code(), Some(0), "{cli:?}: {}", stderr(&plan));
@@ -346,9 +346,10 @@ fn deploy_to_a_sandbox_then_invoke_logs_smoke_and_status() {
             stdout(&plan)
         );
         // (The release records are read, as in every plan: the sandbox deploy above wrote one.)
-        let lock_calls = crate::apply::dict_rpcs_of(&workspace.emulator, "modalplan-locks");
+        let lock_calls = crate::apply_lock::dict_rpcs_of(&workspace.emulator, "modalplan-locks");
         assert_eq!(lock_calls, Vec::<String>::new(), "{cli:?}");
-        let record_calls = crate::apply::dict_rpcs_of(&workspace.emulator, "modalplan-releases");
+        let record_calls =
+            crate::apply_lock::dict_rpcs_of(&workspace.emulator, "modalplan-releases");
         assert_eq!(record_calls, ["DictGetOrCreate", "DictContents"], "{cli:?}");
         drop(holder.stdin.take());
         assert!(holder.wait().unwrap().success());

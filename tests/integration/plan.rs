@@ -22,7 +22,7 @@ use modalplan::backend::modal_cli::{CliConfig, ModalCli as CliBackend};
 
 use modalplan::backend::lock::{LockRecord, LockState};
 
-use crate::apply::{hold_lock_in, show_lock};
+use crate::apply_lock::{hold_lock_in, show_lock};
 use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
 
 fn fixture_dir() -> PathBuf {

@@ -10,9 +10,10 @@ use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::apply::{
-    LITELLM_GOOD, LITELLM_SMOKE_ERROR, LITELLM_SMOKE_SLEEPS, Project, describe, hold_lock,
-    lock_entries, processor, row, tag_of, text,
+    LITELLM_GOOD, LITELLM_SMOKE_ERROR, LITELLM_SMOKE_SLEEPS, Project, describe, processor, row,
+    tag_of, text,
 };
+use crate::apply_lock::{hold_lock, lock_entries};
 use crate::support::emulator::ModalCli;
 
 /// The diagnostic an interrupted command prints, as rendered without colour.

@@ -68,7 +68,7 @@ impl ModalLookup<'_> {
 
 /// The lookup with this process's environment and executable.
 pub fn locate_for_this_process(manifest_cli: &[String]) -> (Vec<String>, ModalSource) {
-    let variable = std::env::var("MODALPLAN_MODAL_BIN").ok();
+    let variable = crate::settings::env::modal_bin();
     let own_executable = std::env::current_exe().ok();
     ModalLookup {
         variable: variable.as_deref(),

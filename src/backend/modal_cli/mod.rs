@@ -24,7 +24,7 @@ pub mod cli_json;
 pub mod locate;
 pub mod lock;
 pub mod lock_read;
-pub mod people;
+pub mod logs;
 pub mod read;
 pub mod releases;
 mod retrying;
@@ -50,9 +50,7 @@ impl CliConfig {
     pub fn from_manifest(cli: &[String], python: Option<&Path>, read_timeout: Duration) -> Self {
         let (argv, source) = locate::locate_for_this_process(cli);
         tracing::debug!(?argv, ?source, "the modal CLI");
-        let python = std::env::var_os("MODALPLAN_PYTHON")
-            .map(PathBuf::from)
-            .or_else(|| python.map(Path::to_path_buf));
+        let python = crate::settings::env::python().or_else(|| python.map(Path::to_path_buf));
         Self {
             argv,
             python,
@@ -110,7 +108,7 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
     if candidate.components().count() > 1 {
         return candidate.is_file().then(|| candidate.to_path_buf());
     }
-    std::env::var_os("PATH").and_then(|paths| {
+    crate::settings::env::search_path().and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(program))
             .find(|path| path.is_file())

@@ -35,9 +35,9 @@ pub enum ReadPath {
 impl ReadPath {
     /// From `MODALPLAN_OBSERVE` (`auto`, `helper`, `cli`); `auto` when unset.
     pub fn from_env() -> Self {
-        match std::env::var("MODALPLAN_OBSERVE").as_deref() {
-            Ok("helper") => ReadPath::Helper,
-            Ok("cli") => ReadPath::Cli,
+        match crate::settings::env::observe().as_deref() {
+            Some("helper") => ReadPath::Helper,
+            Some("cli") => ReadPath::Cli,
             _ => ReadPath::Auto,
         }
     }

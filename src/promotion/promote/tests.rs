@@ -2,7 +2,6 @@
 //! pin is newer than staging's and main's), gated on staging and main with a 30-minute soak.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::{Candidate, Outcome, decide};
 use crate::backend::releases::{
@@ -10,7 +9,6 @@ use crate::backend::releases::{
 };
 use crate::backend::{Observed, ObservedEnvironment};
 use crate::manifest::ValidManifest;
-use crate::manifest::valid::PromotionPolicy;
 use crate::plan::PlanOptions;
 use crate::plan::fixtures::{
     self, LITELLM_DIGEST, LITELLM_NEW_DIGEST, deployed, environment, image, tag_of,
@@ -19,15 +17,7 @@ use crate::promotion::Wait;
 
 const SECRETS: [&str; 2] = ["REGISTRY_AUTH", "OPENAI_API_KEY"];
 
-fn gated() -> ValidManifest {
-    ValidManifest {
-        promotion: Some(PromotionPolicy {
-            gated: vec!["staging".into(), "main".into()],
-            soak: Some(Duration::from_secs(30 * 60)),
-        }),
-        ..fixtures::manifest()
-    }
-}
+use crate::plan::fixtures::gated_manifest as gated;
 
 fn litellm(digest: &str) -> crate::manifest::valid::ImageRef {
     image("ghcr.io", "acme/theory/llm-litellm", digest)

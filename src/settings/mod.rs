@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub mod env;
+
 /// Where deploy logs go (`apply --log-dir`; `deploy` always).
 pub const LOG_DIR: &str = ".modalplan/logs";
 
@@ -47,8 +49,5 @@ pub fn diagnostic_style() -> Style {
 /// (`src/backend/modal_cli/session.rs`): on unless `MODALPLAN_SESSION` is `off` (or `0`), which forces one
 /// helper process per request, as before the session helper.
 pub fn session_helper() -> bool {
-    !matches!(
-        std::env::var("MODALPLAN_SESSION").as_deref(),
-        Ok("off" | "0")
-    )
+    !matches!(env::session().as_deref(), Some("off" | "0"))
 }

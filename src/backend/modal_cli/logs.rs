@@ -1,4 +1,4 @@
-//! What the commands for people run beyond the backend trait: `modal app logs`, streamed line by line.
+//! `modal app logs`, streamed line by line: what `modalplan logs` runs beyond the backend trait.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
