@@ -79,20 +79,15 @@ async fn execute(
 
     printer::stderr(&render::text(plan));
     // A change the promotion gate holds back does not stop the others: it is reported as not started.
-    if let Some(blocked) = plan.actions.iter().find(|action| {
-        action.kind == ActionKind::Blocked
-            && action
-                .blockers
-                .iter()
-                .any(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
-    }) {
-        let code = blocked
-            .blockers
-            .iter()
-            .find(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
-            .map_or(crate::codes::Code::ErrUsage, |finding| finding.code);
+    if let Some(blocker) = plan
+        .actions
+        .iter()
+        .filter(|action| action.kind == ActionKind::Blocked)
+        .flat_map(|action| &action.blockers)
+        .find(|blocker| blocker.code != crate::codes::Code::ErrNotPromoted)
+    {
         return Err(Error::PlanBlocked {
-            code,
+            code: blocker.code,
             count: plan.summary().blocked,
         });
     }

@@ -315,7 +315,7 @@ async fn check(
     })
 }
 
-fn label(reference: &str, place: PinPlace<'_>) -> String {
+pub(super) fn label(reference: &str, place: PinPlace<'_>) -> String {
     match place {
         PinPlace::Processor => reference.to_owned(),
         PinPlace::Override(environment) => format!("{reference} (env {environment})"),

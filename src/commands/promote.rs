@@ -133,7 +133,7 @@ fn write(
             &written,
         )
         .map_err(|reason| Error::PinNotWritable {
-            label: format!("{} (env {to})", candidate.reference),
+            label: super::pin::label(&candidate.reference, PinPlace::Override(to)),
             path: manifest.path.clone(),
             reason,
         })?;
