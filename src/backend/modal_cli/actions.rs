@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::ModalCli;
+use super::failure::{self, Printed, Said, modal_message, printed};
 use super::read;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::backend::{BackendError, CallRequest, DeployRequest, DeploymentRecord};
@@ -55,7 +56,7 @@ pub async fn deploy(
     })?;
     let output = spec.run_logged(&request.log_file).await?;
     if !output.success() {
-        return Err(classify_failure(&output, || {
+        return Err(reaching_modal(&output).unwrap_or_else(|| {
             BackendError::DeployFailed {
                 environment: request.environment.clone(),
                 app: request.app_name.clone(),
@@ -228,7 +229,7 @@ pub async fn rollback(
     if output.success() {
         return Ok(());
     }
-    Err(classify_failure(&output, || {
+    Err(reaching_modal(&output).unwrap_or_else(|| {
         BackendError::CommandFailed {
             command: spec.display(),
             exit_code: output.exit_code,
@@ -236,11 +237,6 @@ pub async fn rollback(
         }
         .transient_if(&printed(&output))
     }))
-}
-
-/// Everything a command printed, for [`BackendError::transient_if`].
-fn printed(output: &ProcessOutput) -> String {
-    format!("{}\n{}", output.stderr, output.stdout)
 }
 
 /// `modal app stop APP -y --env E`; the 1.0 CLI has no `-y` (and does not ask), so it runs without
@@ -256,231 +252,36 @@ pub async fn stop(cli: &ModalCli, environment: &str, app_name: &str) -> Result<(
         spec = action(cli, &["app", "stop", &environment_flag, "--", app_name]);
         output = spec.run().await?;
     }
-    if output.success() || output.stderr.contains("App is already stopped") {
+    if output.success() {
         return Ok(());
     }
-    Err(classify_failure(&output, || {
-        if output.stderr.contains("Could not find a deployed app") {
-            BackendError::AppNotFound {
-                environment: environment.to_owned(),
-                app: app_name.to_owned(),
-            }
-        } else {
+    Err(match failure::said(&output.stderr, Printed::Action) {
+        Said::AlreadyStopped => return Ok(()),
+        Said::NotFound => BackendError::AppNotFound {
+            environment: environment.to_owned(),
+            app: app_name.to_owned(),
+        },
+        _ => reaching_modal(&output).unwrap_or_else(|| {
             BackendError::CommandFailed {
                 command: spec.display(),
                 exit_code: output.exit_code,
                 stderr: modal_message(&output),
             }
             .transient_if(&printed(&output))
-        }
-    }))
+        }),
+    })
 }
 
-/// A failure that is about reaching Modal at all (not logged in, unknown environment), or else the
-/// action's own error.
-fn classify_failure(
-    output: &ProcessOutput,
-    otherwise: impl FnOnce() -> BackendError,
-) -> BackendError {
-    let text = format!("{}\n{}", output.stderr, output.stdout);
-    if text.contains("Token missing")
-        || text.contains("UNAUTHENTICATED")
-        || text.contains("Token ID is malformed")
-        || text.contains("invalid token")
-    {
-        return BackendError::NotLoggedIn {
+/// A failure that is about reaching Modal at all (not logged in, unknown environment), which is no
+/// action's own failure.
+fn reaching_modal(output: &ProcessOutput) -> Option<BackendError> {
+    match failure::said(&printed(output), Printed::Action) {
+        Said::NotLoggedIn => Some(BackendError::NotLoggedIn {
             stderr: modal_message(output),
-        };
-    }
-    if let Some(environment) = unknown_environment(&text) {
-        return BackendError::UnknownEnvironment { environment };
-    }
-    otherwise()
-}
-
-fn unknown_environment(text: &str) -> Option<String> {
-    // "Environment 'x' not found" (both CLI versions, from the server).
-    let start = text.find("Environment '")? + "Environment '".len();
-    let rest = &text[start..];
-    let end = rest.find('\'')?;
-    rest[end..]
-        .starts_with("' not found")
-        .then(|| rest[..end].to_owned())
-}
-
-/// Modal's own message from a failed command's output: the error box or `Error:` lines of either CLI
-/// version, the last line of a traceback, in one line.
-pub fn modal_message(output: &ProcessOutput) -> String {
-    let source = if output.stderr.trim().is_empty() {
-        &output.stdout
-    } else {
-        &output.stderr
-    };
-    let text = without_teardown_noise(&strip_ansi(source));
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    if lines
-        .iter()
-        .any(|line| line.starts_with("Traceback (most recent call last)"))
-    {
-        if let Some(last) = lines.iter().rev().find(|line| !line.is_empty()) {
-            return (*last).to_owned();
-        }
-    }
-    let mut parts = Vec::new();
-    for line in lines {
-        let line = line
-            .trim_start_matches(['│', '┃', '|'])
-            .trim_end_matches(['│', '┃', '|'])
-            .trim();
-        let decoration = line
-            .chars()
-            .all(|c| matches!(c, '─' | '━' | '╭' | '╮' | '╰' | '╯' | ' ') || c == '╴');
-        if line.is_empty()
-            || decoration
-            || line.starts_with("Usage:")
-            || line.starts_with("Try '")
-            || (line.starts_with('╭') && line.contains("Error"))
-        {
-            continue;
-        }
-        parts.push(
-            line.strip_prefix("Error:")
-                .unwrap_or(line)
-                .trim()
-                .to_owned(),
-        );
-    }
-    let message = parts.join(" ");
-    if message.is_empty() {
-        format!("exit code {:?} with no output", output.exit_code)
-    } else {
-        message
-    }
-}
-
-/// The text without what the Python interpreter prints while it shuts down, after the CLI's own error:
-/// "Exception ignored in: ..." blocks (up to their exception line) and asyncio's "Loop <...> that
-/// handles pid N is closed". The 1.0 CLI prints both when a deploy fails while its `git` subprocesses
-/// are still running; read as the error, they would hide Modal's message.
-fn without_teardown_noise(text: &str) -> String {
-    let mut kept = Vec::new();
-    let mut in_ignored_block = false;
-    for line in text.lines() {
-        if in_ignored_block {
-            // The block ends with its exception line: the first one that is not indented and is not
-            // the traceback's header.
-            let frame = line.starts_with(' ') || line.starts_with('\t');
-            if !frame && !line.starts_with("Traceback (most recent call last)") {
-                in_ignored_block = false;
-            }
-            continue;
-        }
-        if line.trim_start().starts_with("Exception ignored in:") {
-            in_ignored_block = true;
-            continue;
-        }
-        let trimmed = line.trim();
-        if trimmed.starts_with("Loop <") && trimmed.contains("that handles pid") {
-            continue;
-        }
-        kept.push(line);
-    }
-    kept.join("\n")
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for next in chars.by_ref() {
-                    if next.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failed(stderr: &str) -> ProcessOutput {
-        ProcessOutput {
-            exit_code: Some(1),
-            stdout: String::new(),
-            stderr: stderr.to_owned(),
-        }
-    }
-
-    #[test]
-    fn interpreter_teardown_noise_after_the_error_is_not_the_message() {
-        // What the 1.0 CLI printed for a deploy to a missing environment, its `git` subprocesses still
-        // running when it exited.
-        let stderr = "╭─ Error: Not found ──────────────────╮\n│ Environment 'nope' not found         │\n╰──────────────────────────────────────╯\nLoop <_UnixSelectorEventLoop running=False closed=True debug=False> that handles pid 24120 is closed\nException ignored in: <function BaseSubprocessTransport.__del__ at 0x7ff86282e700>\nTraceback (most recent call last):\n  File \"/usr/lib/python3.11/asyncio/base_subprocess.py\", line 126, in __del__\n    self.close()\n  File \"/usr/lib/python3.11/asyncio/base_events.py\", line 519, in _check_closed\n    raise RuntimeError('Event loop is closed')\nRuntimeError: Event loop is closed\n";
-        assert_eq!(
-            modal_message(&failed(stderr)),
-            "Environment 'nope' not found"
-        );
-    }
-
-    #[test]
-    fn reads_modal_messages_of_both_cli_versions() {
-        assert_eq!(
-            modal_message(&failed(
-                "Error: Image build for im-X4Ov5 failed with the exception:\nFailed to pull image ghcr.io/acme/x@sha256:dead: manifest unknown\n"
-            )),
-            "Image build for im-X4Ov5 failed with the exception: Failed to pull image ghcr.io/acme/x@sha256:dead: manifest unknown"
-        );
-        assert_eq!(
-            modal_message(&failed(
-                "╭─ Error ──────────────────────────────────────────────────────────────────────╮\n│ Could not find a deployed app named 'llm-litellm-v1' in the 'dev'            │\n│ environment.                                                                 │\n╰──────────────────────────────────────────────────────────────────────────────╯\n"
-            )),
-            "Could not find a deployed app named 'llm-litellm-v1' in the 'dev' environment."
-        );
-        assert_eq!(
-            modal_message(&failed(
-                "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\n"
-            )),
-            "ValueError: boom"
-        );
-        assert_eq!(
-            modal_message(&failed(
-                "\u{1b}[31mError: Secret 'NOPE' not found in environment 'staging'\u{1b}[0m\n"
-            )),
-            "Secret 'NOPE' not found in environment 'staging'"
-        );
-        assert_eq!(
-            modal_message(&failed("")),
-            "exit code Some(1) with no output"
-        );
-    }
-
-    #[test]
-    fn an_unknown_environment_and_a_missing_token_are_told_apart() {
-        let output = failed("Error: Environment 'nope' not found\n");
-        assert_eq!(
-            classify_failure(&output, || BackendError::Interrupted),
-            BackendError::UnknownEnvironment {
-                environment: "nope".into()
-            }
-        );
-        let output = failed("Error: Token missing. Could not authenticate client.\n");
-        assert!(matches!(
-            classify_failure(&output, || BackendError::Interrupted),
-            BackendError::NotLoggedIn { .. }
-        ));
-        let output = failed("Error: Secret 'NOPE' not found in environment 'staging'\n");
-        assert_eq!(
-            classify_failure(&output, || BackendError::Interrupted),
-            BackendError::Interrupted
-        );
+        }),
+        Said::UnknownEnvironment(environment) => Some(BackendError::UnknownEnvironment {
+            environment: environment.unwrap_or_default(),
+        }),
+        _ => None,
     }
 }

@@ -69,10 +69,10 @@ pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> LockState {
         }
     };
     if !output.success() {
-        let flat = super::read::flatten(&format!("{}\n{}", output.stderr, output.stdout));
-        let lower = flat.to_lowercase();
+        let printed = super::failure::printed(&output);
+        let flat = super::failure::flatten(&printed);
         // No Dict: no apply ever locked this environment.
-        if lower.contains("not found") && lower.contains(&format!("'{LOCK_DICT}'")) {
+        if super::failure::names_missing(&printed, LOCK_DICT) {
             return LockState::Free;
         }
         return LockState::Unreadable {

@@ -3,7 +3,7 @@
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::CliConfig;
-use super::actions::modal_message;
+use super::failure::{self, Printed, Said, modal_message};
 use crate::backend::BackendError;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 
@@ -55,21 +55,20 @@ fn finish(
         return Ok(());
     }
     let message = modal_message(output);
-    if message.contains("not found") || message.contains("Could not find") {
-        if message.contains("Environment '") {
-            return Err(BackendError::UnknownEnvironment {
-                environment: environment.to_owned(),
-            });
-        }
-        return Err(BackendError::AppNotFound {
+    Err(match failure::said(&message, Printed::Action) {
+        Said::NotLoggedIn => BackendError::NotLoggedIn { stderr: message },
+        Said::UnknownEnvironment(_) => BackendError::UnknownEnvironment {
+            environment: environment.to_owned(),
+        },
+        Said::NotFound => BackendError::AppNotFound {
             environment: environment.to_owned(),
             app: app_name.to_owned(),
-        });
-    }
-    Err(BackendError::CommandFailed {
-        command: spec.display(),
-        exit_code: output.exit_code,
-        stderr: message,
+        },
+        Said::AlreadyStopped | Said::Other => BackendError::CommandFailed {
+            command: spec.display(),
+            exit_code: output.exit_code,
+            stderr: message,
+        },
     })
 }
 

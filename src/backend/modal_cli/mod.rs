@@ -21,6 +21,7 @@ use super::{
 
 pub mod actions;
 pub mod cli_json;
+pub mod failure;
 pub mod locate;
 pub mod lock;
 pub mod lock_read;

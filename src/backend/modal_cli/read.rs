@@ -14,6 +14,7 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::cli_json::{self, AppRow, HistoryRow};
+use super::failure::{self, Printed, Said};
 use super::{ModalCli, lock_read, releases};
 use crate::backend::lock::LockState;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
@@ -229,57 +230,32 @@ fn environment_of(arguments: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// What a failed `modal` call means, from what it printed. The 1.0 CLI prints errors in a box that wraps
-/// lines, so the text is flattened first.
+/// What a failed `modal` read means, from what it printed ([`failure::said`]).
 pub fn classify_failure(
     spec: &ProcessSpec,
     arguments: &[&str],
     output: &ProcessOutput,
 ) -> BackendError {
-    let flat = flatten(&format!("{}\n{}", output.stderr, output.stdout));
-    let lower = flat.to_lowercase();
+    let printed = failure::printed(output);
+    let flat = failure::flatten(&printed);
     let environment = environment_of(arguments);
-    if lower.contains("token missing")
-        || lower.contains("could not authenticate")
-        || lower.contains("unauthenticated")
-        || lower.contains("token") && (lower.contains("invalid") || lower.contains("refused"))
-    {
-        return BackendError::NotLoggedIn { stderr: flat };
-    }
-    if lower.contains("environment") && lower.contains("not found") {
-        return BackendError::UnknownEnvironment { environment };
-    }
-    if arguments.starts_with(&["app", "history"])
-        && (lower.contains("could not find a deployed app") || lower.contains("no app with name"))
-    {
-        return BackendError::AppNotFound {
+    match failure::said(&printed, Printed::Read) {
+        Said::NotLoggedIn => BackendError::NotLoggedIn { stderr: flat },
+        Said::UnknownEnvironment(_) => BackendError::UnknownEnvironment { environment },
+        Said::NotFound if arguments.starts_with(&["app", "history"]) => BackendError::AppNotFound {
             environment,
             app: arguments
                 .get(2)
                 .map(|app| (*app).to_owned())
                 .unwrap_or_default(),
-        };
+        },
+        _ => BackendError::CommandFailed {
+            command: spec.display(),
+            exit_code: output.exit_code,
+            stderr: flat,
+        }
+        .transient_if(&printed),
     }
-    BackendError::CommandFailed {
-        command: spec.display(),
-        exit_code: output.exit_code,
-        stderr: flat,
-    }
-    .transient_if(&format!("{}\n{}", output.stderr, output.stdout))
-}
-
-pub(super) fn flatten(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|ch| {
-            if ('\u{2500}'..='\u{257f}').contains(&ch) {
-                ' '
-            } else {
-                ch
-            }
-        })
-        .collect();
-    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn unexpected(arguments: &[&str], cli: &ModalCli, error: &cli_json::ShapeError) -> BackendError {

@@ -80,10 +80,10 @@ pub async fn read_with_cli(cli: &ModalCli, environment: &str) -> ReleasesState {
         }
     };
     if !output.success() {
-        let flat = super::read::flatten(&format!("{}\n{}", output.stderr, output.stdout));
-        let lower = flat.to_lowercase();
+        let printed = super::failure::printed(&output);
+        let flat = super::failure::flatten(&printed);
         // No Dict: modalplan never recorded a release in this environment.
-        if lower.contains("not found") && lower.contains(&format!("'{RELEASES_DICT}'")) {
+        if super::failure::names_missing(&printed, RELEASES_DICT) {
             return ReleasesState::Read {
                 releases: Releases::new(),
             };
