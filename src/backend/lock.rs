@@ -15,6 +15,12 @@ use super::BackendError;
 /// The Modal Dict, in each environment, that holds the lock.
 pub const LOCK_DICT: &str = "modalplan-locks";
 
+/// The Dict's key of the lock record.
+pub const LOCK_KEY: &str = "apply";
+
+/// The Dict's key prefix of a holder's heartbeat, followed by its lock id.
+pub const HEARTBEAT_PREFIX: &str = "apply/heartbeat/";
+
 /// One environment's lock as read from Modal: who holds it and since when. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LockRecord {

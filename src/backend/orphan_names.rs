@@ -1,7 +1,7 @@
 //! The names of orphan candidates, as data: what [`crate::plan::orphans::OrphanRule`] decides, handed to the
 //! observe helper so it reads those apps' deployment histories in the same process.
 //!
-//! The test itself is written twice, here and as `named_like_ours` in [`observe.py`](modal_cli/observe.py),
+//! The test itself is written twice, here and as `named_like_ours` in `helper/observe.py` (the observe operation of [the helper](modal_cli/helper)),
 //! because the helper runs in Python; both are checked against one table of names,
 //! `tests/fixtures/orphan_names.json`.
 
@@ -46,7 +46,7 @@ impl OrphanNames {
 mod tests {
     use super::*;
 
-    /// The table `observe.py` is checked against too (`tests/integration/naming.rs`).
+    /// The table the helper's `named_like_ours` is checked against too (`tests/integration/naming.rs`).
     const TABLE: &str = include_str!("../../tests/fixtures/orphan_names.json");
 
     #[test]

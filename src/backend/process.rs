@@ -43,8 +43,20 @@ impl ProcessOutput {
 
 impl ProcessSpec {
     /// The command as people read it, for messages (arguments are not quoted: no shell ever sees it).
+    /// A program given with `-c` (modalplan's helper) is shown by its first line, `<...>`, not whole.
     pub fn display(&self) -> String {
-        self.argv.join(" ")
+        let mut words = Vec::with_capacity(self.argv.len());
+        let mut program_follows = false;
+        for argument in &self.argv {
+            if program_follows && argument.contains('\n') {
+                let first = argument.lines().next().unwrap_or_default();
+                words.push(format!("<{}>", first.trim_start_matches(['#', ' '])));
+            } else {
+                words.push(argument.clone());
+            }
+            program_follows = argument == "-c";
+        }
+        words.join(" ")
     }
 
     /// Runs it to the end or to its timeout. On timeout the process group gets SIGTERM, then SIGKILL
@@ -264,6 +276,29 @@ pub async fn kill_group(pid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_helper_program_is_shown_by_its_first_line_and_a_one_line_script_whole() {
+        let helper = ProcessSpec {
+            argv: vec![
+                "/venv/bin/python".into(),
+                "-c".into(),
+                crate::backend::modal_cli::helper::program(
+                    crate::backend::modal_cli::helper::Op::Observe,
+                ),
+            ],
+            ..ProcessSpec::default()
+        };
+        assert_eq!(
+            helper.display(),
+            "/venv/bin/python -c <modalplan's observe helper>"
+        );
+        let script = ProcessSpec {
+            argv: vec!["sh".into(), "-c".into(), "exit 3".into()],
+            ..ProcessSpec::default()
+        };
+        assert_eq!(script.display(), "sh -c exit 3");
+    }
 
     #[tokio::test]
     async fn captures_output_and_exit_code() {

@@ -6,7 +6,7 @@
 //! retries), a dropped stream, an app locked by a concurrent modification. How it reaches modalplan
 //! depends on the CLI version: 1.0–1.2 title their error box with the status (`Error: Unavailable`),
 //! 1.3–1.5 print a plain `Error` box, 1.6 an `Error:` line with the message only; the helpers
-//! (`observe.py`, `call.py`) put the status name in front of the message (`UNAVAILABLE: ...`).
+//! (`helper/sdk.py`) put the status name in front of the message (`UNAVAILABLE: ...`).
 //! A message alone says nothing of its status on 1.3–1.6, so only the phrases below count there.
 
 /// The statuses modalplan retries, as their names and as the 1.0–1.2 CLIs title their error box.

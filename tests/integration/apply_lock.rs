@@ -2,14 +2,14 @@
 //! `--lock-timeout` waits, every path releases the lock (a killed apply too), `force-unlock` removes only
 //! the lock named; through the real `modal` CLI against the emulator.
 
-use std::fs;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use modalplan::backend::modal_cli::helper;
 use serde_json::{Value, json};
 
 use crate::apply::{LITELLM_DEAD, LITELLM_GOOD, Project, describe, flat, processor, row, text};
-use crate::support::emulator::{Emulator, ModalCli, repo_root};
+use crate::support::emulator::{Emulator, ModalCli};
 
 /// The entries of the `modalplan-locks` Dict of `main`: 0 when no apply holds its lock (the Dict may not
 /// exist yet), 2 when one does (the lock and its heartbeat).
@@ -65,17 +65,22 @@ pub(crate) fn hold_lock(project: &Project) -> (std::process::Child, String) {
 
 /// modalplan's lock helper on the emulator's CLI interpreter, its standard input and output piped.
 fn start_lock_helper(emulator: &Emulator, stderr: std::process::Stdio) -> std::process::Child {
-    let helper =
-        fs::read_to_string(repo_root().join("src/backend/modal_cli/lock.py")).expect("helper");
     std::process::Command::new(emulator.python())
         .arg("-c")
-        .arg(helper)
+        .arg(helper::program(helper::Op::Lock))
         .envs(emulator.envs())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)
         .spawn()
         .expect("start the lock helper")
+}
+
+/// The reply of one line the helper wrote.
+fn reply_of(line: &str) -> Value {
+    helper::read_reply(line)
+        .unwrap_or_else(|| panic!("no reply line: {line}"))
+        .1
 }
 
 /// [`hold_lock`] of `environment` on any emulator. Its heartbeat is refreshed every hour, so that it
@@ -94,13 +99,18 @@ pub(crate) fn hold_lock_in(
         "heartbeat_s": 3600,
     });
     let stdin = child.stdin.as_mut().expect("stdin");
-    writeln!(stdin, "{request}").expect("send the request");
+    write!(
+        stdin,
+        "{}",
+        helper::request_line(0, helper::Op::Lock, &request)
+    )
+    .expect("send the request");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
         .read_line(&mut line)
         .expect("the helper answers");
-    let answer: Value = serde_json::from_str(&line).expect("a JSON line");
-    assert_eq!(answer["status"], "acquired", "{line}");
+    let answer = reply_of(&line);
+    assert_eq!(answer["event"], "acquired", "{line}");
     (child, answer["lock_id"].as_str().expect("an id").to_owned())
 }
 
@@ -111,23 +121,40 @@ pub(crate) fn show_lock(emulator: &Emulator, environment: &str) -> Value {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(
+        write!(
             stdin,
             "{}",
-            json!({"mode": "show", "environment": environment})
+            helper::request_line(
+                0,
+                helper::Op::Lock,
+                &json!({"mode": "show", "environment": environment})
+            )
         )
         .expect("send the request");
     }
     let output = child.wait_with_output().expect("the helper ends");
-    let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer = helper::reply(&stdout).unwrap_or_else(|| {
         panic!(
-            "{error}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
+            "no reply: {stdout}{}",
             String::from_utf8_lossy(&output.stderr)
         )
     });
-    assert_eq!(answer["status"], "ok", "{answer}");
-    answer["lock"].clone()
+    assert_eq!(answer["event"], "shown", "{answer}");
+    // The Dict's entries, as modalplan reads them into the record with its `heartbeat_at`.
+    let entries = &answer["lock"];
+    if entries.is_null() {
+        return Value::Null;
+    }
+    let mut lock = entries["apply"].clone();
+    let heartbeat = &entries[format!(
+        "apply/heartbeat/{}",
+        lock["id"].as_str().unwrap_or_default()
+    )];
+    if let Some(at) = heartbeat.get("heartbeat_at") {
+        lock["heartbeat_at"] = at.clone();
+    }
+    lock
 }
 
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {

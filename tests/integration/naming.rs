@@ -93,7 +93,7 @@ fn the_binary_prints_the_same_names() {
 
 /// The orphan-name table both implementations of the test are checked against: `OrphanNames::matches`
 /// here (the planner and the CLI read path) and `named_like_ours` of the observe helper, imported from
-/// `observe.py` by each pinned CLI's interpreter.
+/// the helper's program (as modalplan runs it) by each pinned CLI's interpreter.
 #[test]
 fn the_observe_helper_and_the_planner_agree_on_orphan_names() {
     use crate::support::emulator::{ModalCli, repo_root};
@@ -119,8 +119,18 @@ fn the_observe_helper_and_the_planner_agree_on_orphan_names() {
         }
     }
     assert!(expected.len() >= 30, "{} names", expected.len());
+    // The helper's program, as modalplan runs it, imported (its main does not run).
+    let program = tempfile::Builder::new().suffix(".py").tempfile().unwrap();
+    std::fs::write(
+        program.path(),
+        modalplan::backend::modal_cli::helper::program(
+            modalplan::backend::modal_cli::helper::Op::Observe,
+        ),
+    )
+    .unwrap();
     let script = r#"
-import importlib.util, json, sys
+import importlib.util, json, os, sys
+out = os.fdopen(os.dup(1), "w")  # the helper keeps standard output for its replies
 spec = importlib.util.spec_from_file_location("observe_helper", sys.argv[1])
 helper = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(helper)
@@ -130,13 +140,14 @@ for case in table["cases"]:
     orphans = {"owner_prefix": case["owner_prefix"], "stems": case["stems"]}
     for name in case["names"]:
         rows.append([case["owner_prefix"], case["stems"], name, helper.named_like_ours(name, orphans)])
-print(json.dumps(rows))
+out.write(json.dumps(rows))
+out.flush()
 "#;
     for cli in ModalCli::ALL {
         let output = std::process::Command::new(cli.venv().join("bin/python"))
             .arg("-c")
             .arg(script)
-            .arg(repo_root().join("src/backend/modal_cli/observe.py"))
+            .arg(program.path())
             .arg(&table_path)
             .output()
             .unwrap();

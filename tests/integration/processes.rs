@@ -234,10 +234,7 @@ fn with_the_session_off_each_request_has_its_own_helper_and_the_apply_reads_the_
             ("modal deploy", 3),
             ("modalplan's apply lock helper", 1),
             ("modalplan's observe helper", 10),
-            (
-                "Calls one deployed Modal function and prints its result for modalplan.",
-                3
-            ),
+            ("modalplan's call helper", 3),
         ]),
         "{}",
         describe(&output)

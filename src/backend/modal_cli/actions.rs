@@ -9,15 +9,10 @@ use std::time::Duration;
 
 use super::ModalCli;
 use super::failure::{self, Printed, Said, modal_message, printed};
+use super::helper::{self, Op};
 use super::read;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::backend::{BackendError, CallRequest, DeployRequest, DeploymentRecord};
-
-/// The call helper, run on the CLI's interpreter.
-pub const CALL_HELPER: &str = include_str!("call.py");
-
-/// Marks the helper's result line.
-const RESULT_MARKER: &str = "MODALPLAN_RESULT ";
 
 /// Time the call helper gets on top of the call's own timeout: Python start, SDK import, lookup.
 const CALL_STARTUP_ALLOWANCE: Duration = Duration::from_secs(30);
@@ -87,7 +82,7 @@ pub async fn deploy(
     }
 }
 
-/// Calls `function` of a deployed app through the SDK of the CLI's interpreter (`call.py`).
+/// Calls `function` of a deployed app through the SDK of the CLI's interpreter (the helper's call operation).
 pub async fn call(
     cli: &ModalCli,
     request: &CallRequest,
@@ -100,19 +95,15 @@ pub async fn call(
         "payload": request.payload,
         "timeout_s": request.timeout.as_secs().max(1),
     });
-    let spec = ProcessSpec {
-        argv: vec![
-            python.display().to_string(),
-            "-c".to_owned(),
-            CALL_HELPER.to_owned(),
-        ],
-        env: cli.config.env.clone(),
-        cwd: None,
-        timeout: request.timeout + CALL_STARTUP_ALLOWANCE,
-        stdin: Some(input.to_string().into_bytes()),
-    };
+    let spec = helper::one_shot(
+        cli,
+        &python,
+        Op::Call,
+        &input,
+        request.timeout + CALL_STARTUP_ALLOWANCE,
+    );
     let command = format!("{}.{} (call)", request.app_name, request.function);
-    let output = match super::session::run(cli, super::session::Op::Call, &spec, &input).await {
+    let output = match super::session::run(cli, Op::Call, &spec, &input).await {
         Ok(output) => output,
         Err(BackendError::Timeout { .. }) => {
             return Err(BackendError::Timeout {
@@ -122,12 +113,7 @@ pub async fn call(
         }
         Err(error) => return Err(error),
     };
-    let Some(result) = output
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(RESULT_MARKER))
-    else {
+    let Some(result) = helper::reply(&output.stdout) else {
         return Err(BackendError::CommandFailed {
             command,
             exit_code: output.exit_code,
@@ -135,74 +121,75 @@ pub async fn call(
         });
     };
     let result: CallResult =
-        serde_json::from_str(result).map_err(|error| BackendError::UnexpectedOutput {
+        serde_json::from_value(result).map_err(|error| BackendError::UnexpectedOutput {
             command: command.clone(),
             reason: error.to_string(),
         })?;
-    match result {
-        CallResult {
-            ok: true, result, ..
-        } => Ok(result),
-        CallResult {
-            kind,
-            kind_name,
-            message,
-            status,
-            ..
-        } => Err(match kind.as_str() {
-            "not_found" if message.contains(&format!("App '{}' not found", request.app_name)) => {
-                BackendError::AppNotFound {
-                    environment: request.environment.clone(),
-                    app: request.app_name.clone(),
-                }
+    if result.ok {
+        return Ok(result.result);
+    }
+    Err(call_failure(request, command, &result.failure))
+}
+
+/// What a call's failure means: the app or the function missing, the function's own exception (the
+/// smoke check failed), no answer in time, or a failure of Modal.
+fn call_failure(request: &CallRequest, command: String, failure: &helper::Failure) -> BackendError {
+    let described = format!(
+        "{}: {}",
+        failure.type_name.as_deref().unwrap_or_default(),
+        failure.message
+    );
+    match failure.kind.as_str() {
+        "not_found"
+            if failure
+                .message
+                .contains(&format!("App '{}' not found", request.app_name)) =>
+        {
+            BackendError::AppNotFound {
+                environment: request.environment.clone(),
+                app: request.app_name.clone(),
             }
-            "not_found" => BackendError::FunctionNotFound {
-                environment: request.environment.clone(),
-                app: request.app_name.clone(),
-                function: request.function.clone(),
-            },
-            "raised" => BackendError::SmokeFailed {
-                environment: request.environment.clone(),
-                app: request.app_name.clone(),
-                message: format!("{kind_name}: {message}"),
-            },
-            "timeout" => BackendError::Timeout {
+        }
+        "not_found" => BackendError::FunctionNotFound {
+            environment: request.environment.clone(),
+            app: request.app_name.clone(),
+            function: request.function.clone(),
+        },
+        "not_logged_in" => BackendError::NotLoggedIn { stderr: described },
+        "unknown_environment" => BackendError::UnknownEnvironment {
+            environment: request.environment.clone(),
+        },
+        "raised" => BackendError::SmokeFailed {
+            environment: request.environment.clone(),
+            app: request.app_name.clone(),
+            message: described,
+        },
+        "timeout" => BackendError::Timeout {
+            command,
+            timeout: request.timeout,
+        },
+        _ => {
+            // The helper names the gRPC status of a failure of Modal itself.
+            let stderr = failure.with_status(&described);
+            // The helper answered with the error: how it exited says nothing more.
+            BackendError::CommandFailed {
                 command,
-                timeout: request.timeout,
-            },
-            _ => {
-                // The helper names the gRPC status of a failure of Modal itself.
-                let stderr = match status {
-                    Some(status) => format!("{status}: {kind_name}: {message}"),
-                    None => format!("{kind_name}: {message}"),
-                };
-                // The helper answered with the error: how it exited says nothing more.
-                BackendError::CommandFailed {
-                    command,
-                    exit_code: None,
-                    stderr: stderr.clone(),
-                }
-                .transient_if(&stderr)
+                exit_code: None,
+                stderr: stderr.clone(),
             }
-        }),
+            .transient_if(&stderr)
+        }
     }
 }
 
-/// What `call.py` prints.
+/// What the call helper answers.
 #[derive(Debug, serde::Deserialize)]
 struct CallResult {
     ok: bool,
     #[serde(default)]
     result: serde_json::Value,
-    #[serde(default)]
-    kind: String,
-    #[serde(default, rename = "type")]
-    kind_name: String,
-    #[serde(default)]
-    message: String,
-    /// The gRPC status when Modal (not the function) failed the call.
-    #[serde(default)]
-    status: Option<String>,
+    #[serde(flatten)]
+    failure: helper::Failure,
 }
 
 /// `modal app rollback APP vN --env E`.

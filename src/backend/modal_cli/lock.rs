@@ -1,4 +1,4 @@
-//! The apply lock through [`lock.py`](lock.py), on the CLI's interpreter: a named `modal.Dict`
+//! The apply lock through the [helper](super::helper)'s lock operation (`helper/lock.py`), on the CLI's interpreter: a named `modal.Dict`
 //! (`modalplan-locks`) per environment, key `apply`, taken with Modal's atomic put-if-absent.
 //!
 //! The helper that takes the lock keeps running while apply runs: it refreshes the lock's heartbeat and
@@ -8,23 +8,24 @@
 //! the lock: it runs in its own process group (a Ctrl-C on the terminal does not reach it) and outlives
 //! its handle.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::ModalCli;
+use super::helper::{self, Op};
+use super::lock_read::lock_of;
 use crate::backend::BackendError;
 use crate::backend::lock::{
     ForceUnlock, HeldLock, LockAttempt, LockRecord, LockRelease, LockRequest,
 };
 use crate::backend::process::{ProcessSpec, kill_group};
-
-/// The lock helper, embedded in the binary.
-pub const LOCK_HELPER: &str = include_str!("lock.py");
 
 /// How the lock helper is named in messages.
 pub const LOCK_HELPER_COMMAND: &str = "the apply lock helper";
@@ -38,50 +39,60 @@ const RELEASE_WAIT: Duration = Duration::from_secs(20);
 /// Lines of the helper's standard error kept for messages.
 const STDERR_TAIL: usize = 20;
 
-/// One line the helper prints.
+/// One reply of the helper.
 #[derive(Debug, Deserialize)]
 struct HelperLine {
-    status: String,
+    ok: bool,
+    /// What happened: `waiting`, `acquired`, `held`, `released`, `shown`, `removed`, `mismatch`,
+    /// `absent`.
+    #[serde(default)]
+    event: String,
     #[serde(default)]
     lock_id: String,
+    /// The Dict's entries of the lock it names.
     #[serde(default)]
-    environment: Option<String>,
-    #[serde(default)]
-    lock: Option<LockRecord>,
+    lock: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     lost: Vec<String>,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    message: String,
+    #[serde(flatten)]
+    failure: helper::Failure,
 }
 
-fn helper_spec(cli: &ModalCli) -> Result<ProcessSpec, BackendError> {
+impl HelperLine {
+    /// The environment it names.
+    fn environment(&self) -> Option<&str> {
+        self.failure.environment.as_deref()
+    }
+
+    /// The lock record of the entries it names.
+    fn lock(&self) -> Option<LockRecord> {
+        lock_of(self.lock.as_ref()?).ok().flatten()
+    }
+}
+
+fn helper_spec(cli: &ModalCli, request: &serde_json::Value) -> Result<ProcessSpec, BackendError> {
     let python = cli.config.python()?;
-    Ok(ProcessSpec {
-        argv: vec![
-            python.display().to_string(),
-            "-c".into(),
-            LOCK_HELPER.into(),
-        ],
-        env: cli.config.env.clone(),
-        cwd: None,
-        timeout: cli.config.read_timeout,
-        stdin: None,
-    })
+    Ok(helper::one_shot(
+        cli,
+        &python,
+        Op::Lock,
+        request,
+        cli.config.read_timeout,
+    ))
 }
 
 /// A failure the helper reported, as the CLI's would be.
 fn helper_error(line: HelperLine, stderr: &str) -> BackendError {
-    let environment = line.environment.unwrap_or_default();
-    match line.kind.as_str() {
+    let failure = line.failure;
+    let environment = failure.environment.unwrap_or_default();
+    match failure.kind.as_str() {
         "not_logged_in" => BackendError::NotLoggedIn {
-            stderr: line.message,
+            stderr: failure.message,
         },
         "unknown_environment" => BackendError::UnknownEnvironment { environment },
         "internal" => BackendError::UnexpectedOutput {
             command: LOCK_HELPER_COMMAND.into(),
-            reason: line.message,
+            reason: failure.message,
         },
         _ => BackendError::CommandFailed {
             command: if environment.is_empty() {
@@ -90,10 +101,10 @@ fn helper_error(line: HelperLine, stderr: &str) -> BackendError {
                 format!("{LOCK_HELPER_COMMAND} (environment `{environment}`)")
             },
             exit_code: None,
-            stderr: if line.message.is_empty() {
+            stderr: if failure.message.is_empty() {
                 stderr.to_owned()
             } else {
-                line.message
+                failure.message
             },
         },
     }
@@ -148,7 +159,9 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Option<HelperLi
     loop {
         match lines.next_line().await {
             Ok(Some(text)) => {
-                if let Ok(line) = serde_json::from_str::<HelperLine>(text.trim()) {
+                if let Some(line) = helper::read_reply(&text)
+                    .and_then(|(_, reply)| serde_json::from_value::<HelperLine>(reply).ok())
+                {
                     return Some(line);
                 }
                 tracing::debug!("lock helper printed: {text}");
@@ -160,12 +173,6 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Option<HelperLi
 
 /// Takes the locks of the request through a helper that then holds them.
 pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, BackendError> {
-    let spec = helper_spec(cli)?;
-    let mut child = spec.spawn_held()?;
-    let pid = child.id();
-    let stderr = drain_stderr(child.stderr.take().expect("stderr is piped"));
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let input = serde_json::json!({
         "mode": "hold",
         "environments": request.environments,
@@ -177,7 +184,16 @@ pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, 
         "wait_s": request.wait.as_secs_f64(),
         "heartbeat_s": HEARTBEAT.as_secs(),
     });
-    if let Err(error) = stdin.write_all(format!("{input}\n").as_bytes()).await {
+    let mut spec = helper_spec(cli, &input)?;
+    // Piped, the request written below: the helper reads its standard input while it holds.
+    spec.stdin = None;
+    let mut child = spec.spawn_held()?;
+    let pid = child.id();
+    let stderr = drain_stderr(child.stderr.take().expect("stderr is piped"));
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let opening = helper::request_line(0, Op::Lock, &input);
+    if let Err(error) = stdin.write_all(opening.as_bytes()).await {
         return Err(BackendError::CommandFailed {
             command: LOCK_HELPER_COMMAND.into(),
             exit_code: None,
@@ -188,10 +204,10 @@ pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, 
     let answer = async {
         loop {
             let line = next_line(&mut lines).await?;
-            if line.status == "waiting" {
+            if line.ok && line.event == "waiting" {
                 waited = true;
-                if let (Some(environment), Some(lock)) = (&line.environment, &line.lock) {
-                    (request.on_wait)(environment, lock);
+                if let (Some(environment), Some(lock)) = (line.environment(), line.lock()) {
+                    (request.on_wait)(environment, &lock);
                 }
                 continue;
             }
@@ -214,8 +230,8 @@ pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, 
         let exit = status.ok().and_then(Result::ok).and_then(|s| s.code());
         return Err(ended_without_answer(exit, &tail_of(&stderr)));
     };
-    match line.status.as_str() {
-        "acquired" => Ok(LockAttempt::Acquired(HeldLock::new(
+    match (line.ok, line.event.as_str()) {
+        (true, "acquired") => Ok(LockAttempt::Acquired(HeldLock::new(
             line.lock_id,
             request.environments.clone(),
             waited,
@@ -226,10 +242,13 @@ pub async fn lock(cli: &ModalCli, request: &LockRequest) -> Result<LockAttempt, 
                 stderr,
             }),
         ))),
-        "held" => {
+        (true, "held") => {
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-            match (line.environment, line.lock) {
-                (Some(environment), Some(lock)) => Ok(LockAttempt::Held { environment, lock }),
+            match (line.environment(), line.lock()) {
+                (Some(environment), Some(lock)) => Ok(LockAttempt::Held {
+                    environment: environment.to_owned(),
+                    lock,
+                }),
                 _ => Err(BackendError::UnexpectedOutput {
                     command: LOCK_HELPER_COMMAND.into(),
                     reason: "it said the lock is held without saying by whom".into(),
@@ -267,8 +286,8 @@ impl LockRelease for HelperRelease {
         let confirmed = tokio::time::timeout(RELEASE_WAIT, async {
             loop {
                 match next_line(&mut lines).await {
-                    Some(line) if line.status == "released" => return Ok(line.lost),
-                    Some(line) if line.status == "error" => {
+                    Some(line) if line.ok && line.event == "released" => return Ok(line.lost),
+                    Some(line) if !line.ok => {
                         return Err(helper_error(line, &tail_of(&stderr)));
                     }
                     Some(_) => {}
@@ -296,8 +315,7 @@ impl LockRelease for HelperRelease {
 
 /// One question to the helper that ends with one answer.
 async fn ask(cli: &ModalCli, input: &serde_json::Value) -> Result<HelperLine, BackendError> {
-    let mut spec = helper_spec(cli)?;
-    spec.stdin = Some(format!("{input}\n").into_bytes());
+    let spec = helper_spec(cli, input)?;
     let output = spec.run().await.map_err(|error| match error {
         BackendError::Timeout { timeout, .. } => BackendError::Timeout {
             command: LOCK_HELPER_COMMAND.into(),
@@ -305,13 +323,10 @@ async fn ask(cli: &ModalCli, input: &serde_json::Value) -> Result<HelperLine, Ba
         },
         other => other,
     })?;
-    let line = output
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str::<HelperLine>(line.trim()).ok())
+    let line = helper::reply(&output.stdout)
+        .and_then(|reply| serde_json::from_value::<HelperLine>(reply).ok())
         .ok_or_else(|| ended_without_answer(output.exit_code, &output.stderr))?;
-    if line.status == "error" {
+    if !line.ok {
         return Err(helper_error(line, &output.stderr));
     }
     Ok(line)
@@ -328,13 +343,13 @@ pub async fn force_unlock(
         &serde_json::json!({"mode": "force_unlock", "environment": environment, "lock_id": lock_id}),
     )
     .await?;
-    match (line.status.as_str(), line.lock) {
+    match (line.event.as_str(), line.lock()) {
         ("removed", Some(lock)) => Ok(ForceUnlock::Removed(lock)),
         ("mismatch", Some(lock)) => Ok(ForceUnlock::Mismatch(lock)),
         ("absent", _) => Ok(ForceUnlock::Absent),
-        (status, _) => Err(BackendError::UnexpectedOutput {
+        (event, _) => Err(BackendError::UnexpectedOutput {
             command: LOCK_HELPER_COMMAND.into(),
-            reason: format!("unexpected answer `{status}`"),
+            reason: format!("unexpected answer `{event}`"),
         }),
     }
 }

@@ -1,5 +1,5 @@
 //! Reading the apply lock for `plan` and `status`, on both read paths: the observe helper reads the
-//! `modalplan-locks` Dict of each environment beside its lists ([`observe.py`](observe.py)), the CLI path
+//! `modalplan-locks` Dict of each environment beside its lists (the [helper](super::helper)'s observe operation), the CLI path
 //! runs `modal dict items modalplan-locks --json --env E`. Both make the same two calls (look the Dict up
 //! without creating it, then stream its few entries) and give the same [`LockState`].
 //!
@@ -12,20 +12,14 @@ use serde_json::Value;
 
 use super::ModalCli;
 use super::cli_json::dict_entries;
-use crate::backend::lock::{LOCK_DICT, LockRecord, LockState};
-
-/// The Dict's key of the lock record (`lock.py`).
-const LOCK_KEY: &str = "apply";
-
-/// The Dict's key prefix of a holder's heartbeat, followed by its lock id (`lock.py`).
-const HEARTBEAT_PREFIX: &str = "apply/heartbeat/";
+use crate::backend::lock::{HEARTBEAT_PREFIX, LOCK_DICT, LOCK_KEY, LockRecord, LockState};
 
 /// The helper's `lock` of one environment.
 #[derive(Debug, Default, Deserialize)]
 pub struct HelperLock {
-    /// The lock with its heartbeat; `null` when no run holds it.
+    /// The Dict's entries (the lock record and heartbeats); none when no apply ever locked it.
     #[serde(default)]
-    held: Option<LockRecord>,
+    entries: Option<BTreeMap<String, Value>>,
     /// Why it could not be read.
     #[serde(default)]
     error: Option<String>,
@@ -33,25 +27,22 @@ pub struct HelperLock {
 
 /// The lock as the helper read it; `asked` says whether the request asked for it.
 pub fn from_helper(asked: bool, reply: Option<HelperLock>) -> LockState {
-    match (asked, reply) {
-        (false, _) => LockState::NotRead,
-        (true, None) => LockState::Unreadable {
-            reason: "the observe helper did not read it".into(),
-        },
-        (
-            true,
-            Some(HelperLock {
-                error: Some(reason),
-                ..
-            }),
-        ) => LockState::Unreadable { reason },
-        (
-            true,
-            Some(HelperLock {
-                held: Some(lock), ..
-            }),
-        ) => LockState::Held { lock },
-        (true, Some(HelperLock { held: None, .. })) => LockState::Free,
+    let Some(reply) = reply.filter(|_| asked) else {
+        return if asked {
+            LockState::Unreadable {
+                reason: "the observe helper did not read it".into(),
+            }
+        } else {
+            LockState::NotRead
+        };
+    };
+    if let Some(reason) = reply.error {
+        return LockState::Unreadable { reason };
+    }
+    match lock_of(&reply.entries.unwrap_or_default()) {
+        Ok(Some(lock)) => LockState::Held { lock },
+        Ok(None) => LockState::Free,
+        Err(reason) => LockState::Unreadable { reason },
     }
 }
 
@@ -98,8 +89,9 @@ pub fn from_items(stdout: &str) -> Result<Option<LockRecord>, String> {
     lock_of(&dict_entries(stdout)?)
 }
 
-/// The lock record of the Dict's entries with its heartbeat, as `lock_of` of the helper reads it.
-fn lock_of(entries: &BTreeMap<String, Value>) -> Result<Option<LockRecord>, String> {
+/// The lock record of the Dict's entries with its heartbeat: the one reading of the record, for the
+/// CLI's `dict items`, the observe helper's entries and the lock helper's.
+pub fn lock_of(entries: &BTreeMap<String, Value>) -> Result<Option<LockRecord>, String> {
     let Some(record) = entries.get(LOCK_KEY) else {
         return Ok(None);
     };
@@ -195,22 +187,32 @@ mod tests {
     fn the_helpers_answer_is_the_lock_state() {
         let reply = |json: &str| Some(serde_json::from_str::<HelperLock>(json).unwrap());
         assert_eq!(
-            from_helper(false, reply(r#"{"held": null}"#)),
+            from_helper(false, reply(r#"{"entries": {}}"#)),
             LockState::NotRead
         );
         assert_eq!(
-            from_helper(true, reply(r#"{"held": null}"#)),
+            from_helper(true, reply(r#"{"entries": {}}"#)),
             LockState::Free
         );
         assert_eq!(
             from_helper(
                 true,
                 reply(
-                    r#"{"held": {"id": "lk-0123456789ab", "who": "alice@laptop", "operation": "apply",
-                        "manifest": "processors.toml", "created_at": "2026-03-01T10:00:00Z"}}"#
+                    r#"{"entries": {"apply": {"id": "lk-0123456789ab", "who": "alice@laptop",
+                        "operation": "apply", "manifest": "processors.toml",
+                        "created_at": "2026-03-01T10:00:00Z"},
+                        "apply/heartbeat/lk-0123456789ab": {"heartbeat_at": "2026-03-01T10:00:30Z"}}}"#
                 )
             ),
-            LockState::Held { lock: alice(None) }
+            LockState::Held {
+                lock: alice(Some("2026-03-01T10:00:30Z"))
+            }
+        );
+        assert_eq!(
+            from_helper(true, reply(r#"{"entries": {"apply": "busy"}}"#)),
+            LockState::Unreadable {
+                reason: "its `apply` entry is not a lock modalplan wrote".into()
+            }
         );
         assert_eq!(
             from_helper(true, reply(r#"{"error": "GRPCError: unavailable"}"#)),

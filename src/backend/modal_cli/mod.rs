@@ -2,8 +2,11 @@
 //! the Modal SDK) where that saves a process per app.
 //!
 //! `read.rs` owns observing (lists, history); `actions.rs` owns deploy, call, rollback and stop; `lock.rs`
-//! the apply lock; `lock_read.rs` reading it for `plan` and `status`; `secrets_write.rs` writing secrets
-//! for `secrets sync`; `locate.rs` which `modal` to run.
+//! the apply lock; `lock_read.rs` reading it (and the one reading of its record) for `plan` and `status`;
+//! `releases.rs` the release records; `secrets_write.rs` writing secrets for `secrets sync`; `locate.rs`
+//! which `modal` to run. `helper.rs` is the one Python program and its protocol (`helper/*.py`),
+//! `session.rs` the long-lived helper of an apply; `failure.rs` reads what a failed `modal` command
+//! printed, the one place that does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use super::{
 pub mod actions;
 pub mod cli_json;
 pub mod failure;
+pub mod helper;
 pub mod locate;
 pub mod lock;
 pub mod lock_read;

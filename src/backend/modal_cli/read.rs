@@ -1,7 +1,7 @@
 //! Observing Modal: apps, their live deployments and secrets.
 //!
 //! A Python start costs about half a CPU-second, so a plan reads everything through ONE helper process
-//! ([`observe.py`](observe.py)) on the CLI's own interpreter, which makes the calls the CLI's `app list`,
+//! (the [helper](super::helper)'s observe operation) on the CLI's own interpreter, which makes the calls the CLI's `app list`,
 //! `secret list` and `app history` make (and, for `plan` and `status`, `dict items` of the apply lock's Dict:
 //! [`lock_read`]). When the helper does not fit the installed SDK (its internals
 //! moved) or the interpreter cannot be found, the plan reads through the CLI itself, one process per call
@@ -15,14 +15,12 @@ use serde::Deserialize;
 
 use super::cli_json::{self, AppRow, HistoryRow};
 use super::failure::{self, Printed, Said};
+use super::helper::{self, Op};
 use super::{ModalCli, lock_read, releases};
 use crate::backend::lock::LockState;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::backend::releases::ReleasesState;
 use crate::backend::{BackendError, DeploymentRecord, ObserveRequest, Observed};
-
-/// The helper, embedded in the binary.
-pub const OBSERVE_HELPER: &str = include_str!("observe.py");
 
 /// Which way a plan reads Modal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,15 +94,8 @@ struct HelperReply {
     ok: bool,
     #[serde(default)]
     environments: BTreeMap<String, HelperEnvironment>,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    message: String,
-    environment: Option<String>,
-    app: Option<String>,
-    /// The gRPC status of a `modal` failure, when the SDK's error carried one.
-    #[serde(default)]
-    status: Option<String>,
+    #[serde(flatten)]
+    failure: helper::Failure,
 }
 
 async fn observe_with_helper(
@@ -121,8 +112,8 @@ async fn observe_with_helper(
         "releases": request.releases,
         "orphans": request.orphans,
     });
-    let spec = helper_spec(cli, &python, &input);
-    let output = super::session::run_limited(cli, super::session::Op::Observe, &spec, &input).await;
+    let spec = helper::one_shot(cli, &python, Op::Observe, &input, cli.config.read_timeout);
+    let output = super::session::run_limited(cli, Op::Observe, &spec, &input).await;
     let output = match output {
         Ok(output) => output,
         Err(BackendError::Timeout { timeout, .. }) => {
@@ -133,15 +124,18 @@ async fn observe_with_helper(
         }
         Err(error) => return Err(HelperError::DoesNotFit(error.to_string())),
     };
-    let mut reply: HelperReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
-        HelperError::DoesNotFit(format!(
-            "it exited {:?} without its JSON reply ({error}); stderr: {}",
-            output.exit_code,
-            output.stderr.trim()
-        ))
-    })?;
+    let mut reply: HelperReply = helper::reply(&output.stdout)
+        .ok_or_else(|| "no reply".to_owned())
+        .and_then(|reply| serde_json::from_value(reply).map_err(|error| error.to_string()))
+        .map_err(|error| {
+            HelperError::DoesNotFit(format!(
+                "it exited {:?} without its JSON reply ({error}); stderr: {}",
+                output.exit_code,
+                output.stderr.trim()
+            ))
+        })?;
     if !reply.ok {
-        return Err(helper_failure(reply, &python.display().to_string()));
+        return Err(helper_failure(reply.failure, &python.display().to_string()));
     }
     let mut observed = Observed::default();
     for environment in request.environments.keys() {
@@ -158,44 +152,21 @@ async fn observe_with_helper(
     Ok(observed)
 }
 
-/// The observe helper on `python` with `input` on its standard input, within the read timeout.
-pub(super) fn helper_spec(
-    cli: &ModalCli,
-    python: &std::path::Path,
-    input: &serde_json::Value,
-) -> ProcessSpec {
-    ProcessSpec {
-        argv: vec![
-            python.display().to_string(),
-            "-c".into(),
-            OBSERVE_HELPER.into(),
-        ],
-        env: cli.config.env.clone(),
-        cwd: None,
-        timeout: cli.config.read_timeout,
-        stdin: Some(input.to_string().into_bytes()),
-    }
-}
-
-fn helper_failure(reply: HelperReply, python: &str) -> HelperError {
-    let environment = reply.environment.unwrap_or_default();
-    match reply.kind.as_str() {
-        "not_logged_in" => HelperError::Modal(BackendError::NotLoggedIn {
-            stderr: reply.message,
+fn helper_failure(failure: helper::Failure, python: &str) -> HelperError {
+    let environment = failure.environment.clone().unwrap_or_default();
+    match (failure.kind.as_str(), failure.app.clone()) {
+        ("not_logged_in", _) => HelperError::Modal(BackendError::NotLoggedIn {
+            stderr: failure.message,
         }),
-        "unknown_environment" => {
+        ("unknown_environment", _) | ("not_found", None) => {
             HelperError::Modal(BackendError::UnknownEnvironment { environment })
         }
-        "app_not_found" => HelperError::Modal(BackendError::AppNotFound {
-            environment,
-            app: reply.app.unwrap_or_default(),
-        }),
-        "modal" => {
+        ("not_found", Some(app)) => {
+            HelperError::Modal(BackendError::AppNotFound { environment, app })
+        }
+        ("modal", _) => {
             // The helper names the gRPC status, which the message alone may not tell.
-            let stderr = match reply.status {
-                Some(status) => format!("{status}: {}", reply.message),
-                None => reply.message,
-            };
+            let stderr = failure.with_status(&failure.message);
             HelperError::Modal(
                 BackendError::CommandFailed {
                     command: format!("{python} (observe helper, environment `{environment}`)"),
@@ -205,7 +176,7 @@ fn helper_failure(reply: HelperReply, python: &str) -> HelperError {
                 .transient_if(&stderr),
             )
         }
-        _ => HelperError::DoesNotFit(reply.message),
+        _ => HelperError::DoesNotFit(failure.message),
     }
 }
 

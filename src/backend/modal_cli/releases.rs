@@ -1,7 +1,7 @@
 //! Release records on both read paths, and their writes.
 //!
 //! Reading: the observe helper streams the `modalplan-releases` Dict of each environment beside its
-//! lists ([`observe.py`](observe.py)); the CLI path runs `modal dict items modalplan-releases --json --env
+//! lists (the [helper](super::helper)'s observe operation); the CLI path runs `modal dict items modalplan-releases --json --env
 //! E`. Each entry is an app's records as JSON text. Records that cannot be read never fail the plan: the
 //! environment's state is [`ReleasesState::Unreadable`] and the plan reads the tags, as before records.
 //!
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::ModalCli;
 use super::cli_json::dict_entries;
+use super::helper::{self, Op};
 use crate::backend::BackendError;
 use crate::backend::releases::{
     KEEP, RELEASES_DICT, ReleaseRecord, Releases, ReleasesState, parse_value,
@@ -136,20 +137,20 @@ pub async fn write(
         "record": record,
         "keep": KEEP,
     });
-    let spec = super::read::helper_spec(cli, &python, &input);
+    let spec = helper::one_shot(cli, &python, Op::Observe, &input, cli.config.read_timeout);
     let command = format!("the release record of `{}` in `{environment}`", record.app);
-    let output =
-        super::session::run_limited(cli, super::session::Op::Observe, &spec, &input).await?;
-    let reply: WriteReply = serde_json::from_str(output.stdout.trim()).map_err(|error| {
-        BackendError::UnexpectedOutput {
+    let output = super::session::run_limited(cli, Op::Observe, &spec, &input).await?;
+    let reply: WriteReply = helper::reply(&output.stdout)
+        .ok_or_else(|| "no reply".to_owned())
+        .and_then(|reply| serde_json::from_value(reply).map_err(|error| error.to_string()))
+        .map_err(|error| BackendError::UnexpectedOutput {
             command: command.clone(),
             reason: format!(
                 "no JSON reply ({error}){}; stderr: {}",
                 crate::backend::exit_note(output.exit_code),
                 output.stderr.trim()
             ),
-        }
-    })?;
+        })?;
     if reply.ok {
         Ok(())
     } else {

@@ -1,29 +1,24 @@
-//! Writing secrets through [`secrets_write.py`](secrets_write.py) on the CLI's interpreter: the values
+//! Writing secrets through the [helper](super::helper)'s `secrets_write` operation on the CLI's interpreter: the values
 //! travel on the helper's standard input, never on a command line (a process listing shows every argv
 //! to every user of the machine), and no message that comes back can carry one (each is redacted).
 
 use serde::Deserialize;
 
 use super::ModalCli;
-use crate::backend::process::ProcessSpec;
+use super::helper::{self, Op};
 use crate::backend::{BackendError, SecretWrite};
-
-/// The secrets writer, embedded in the binary.
-pub const SECRETS_WRITE_HELPER: &str = include_str!("secrets_write.py");
 
 /// How the helper is named in messages.
 pub const SECRETS_WRITE_COMMAND: &str = "the secrets writer";
 
-/// One line the helper prints.
+/// One reply of the helper.
 #[derive(Debug, Deserialize)]
 struct HelperLine {
     #[serde(default)]
     name: Option<String>,
     ok: bool,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    message: String,
+    #[serde(flatten)]
+    failure: helper::Failure,
 }
 
 /// Writes `writes` in `environment`: one outcome per write, in order.
@@ -48,17 +43,14 @@ pub async fn write_secrets(
         })
         .collect();
     let input = serde_json::json!({ "environment": environment, "secrets": secrets });
-    let spec = ProcessSpec {
-        argv: vec![
-            python.display().to_string(),
-            "-c".to_owned(),
-            SECRETS_WRITE_HELPER.to_owned(),
-        ],
-        env: cli.config.env.clone(),
-        cwd: None,
-        timeout: cli.config.read_timeout,
-        stdin: Some(input.to_string().into_bytes()),
-    };
+    // The values travel in the request, on the helper's standard input.
+    let spec = helper::one_shot(
+        cli,
+        &python,
+        Op::SecretsWrite,
+        &input,
+        cli.config.read_timeout,
+    );
     let output = cli.run_limited(&spec).await;
     let redact = |text: &str| {
         writes
@@ -75,16 +67,15 @@ pub async fn write_secrets(
         }
         Err(error) => return Err(error),
     };
-    let lines: Vec<HelperLine> = output
-        .stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
+    let lines: Vec<HelperLine> = helper::replies(&output.stdout)
+        .into_iter()
+        .filter_map(|reply| serde_json::from_value(reply).ok())
         .collect();
     if let Some(failure) = lines.iter().find(|line| line.name.is_none() && !line.ok) {
         return Err(helper_error(
             environment,
-            &failure.kind,
-            redact(&failure.message),
+            &failure.failure.kind,
+            redact(&failure.failure.message),
         ));
     }
     writes
@@ -97,8 +88,8 @@ pub async fn write_secrets(
                 Some(HelperLine { ok: true, .. }) => Ok(Ok(())),
                 Some(line) => Ok(Err(helper_error(
                     environment,
-                    &line.kind,
-                    redact(&line.message),
+                    &line.failure.kind,
+                    redact(&line.failure.message),
                 ))),
                 None => Err(BackendError::CommandFailed {
                     command: SECRETS_WRITE_COMMAND.into(),

@@ -1,10 +1,10 @@
-//! One long-lived helper process per run ([`session.py`](session.py)): the plan's read, an apply's re-checks
+//! One long-lived helper process per run (the [helper](super::helper)'s session operation): the plan's read, an apply's re-checks
 //! and read-backs, its smoke calls and its release records all go to the same Python process on the
 //! CLI's interpreter, which imports the SDK once. A Python start with the SDK costs about a CPU-second, so
 //! an apply starts one Python process per app (its `modal deploy`) instead of four.
 //!
-//! The session only carries the one-shot helpers' requests and replies: each reply is the document the
-//! one-shot helper (`observe.py`, `call.py`) would print, read by the same code. When the session cannot
+//! The session carries the one-shot helpers' requests and replies in the same envelope: each reply is
+//! the document a one-shot helper would write, read by the same code. When the session cannot
 //! start, or ends before it answers (an SDK it does not fit, an interpreter that is not Python), the
 //! request runs as before, in its own one-shot helper process, with the same fallbacks.
 //!
@@ -19,47 +19,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::oneshot;
 
 use super::ModalCli;
-use super::actions::CALL_HELPER;
-use super::read::OBSERVE_HELPER;
+use super::helper::{self, Op};
 use crate::backend::BackendError;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 
-/// The session helper's own part, run after `observe.py` and `call.py`.
-pub const SESSION_HELPER: &str = include_str!("session.py");
-
-/// The text the session runs: the two one-shot helpers without their `main`, then the session loop. Its
-/// first line names it in a process listing.
-pub fn session_source() -> String {
-    format!(
-        "# modalplan's session helper: observe.py, call.py and session.py\nMODALPLAN_SESSION = True\n{OBSERVE_HELPER}\n{CALL_HELPER}\n{SESSION_HELPER}"
-    )
-}
-
-/// What a request goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `observe.py`'s request (a read, or a release record in its `record` mode).
-    Observe,
-    /// `call.py`'s request; the reply is printed after its marker, as `call.py` prints it.
-    Call,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Observe => "observe",
-            Op::Call => "call",
-        }
-    }
-}
-
-type Waiters = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<String>>>>>;
+type Waiters = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<serde_json::Value>>>>>;
 
 /// The running helper.
 #[derive(Debug)]
@@ -74,17 +43,15 @@ pub struct Session {
     _child: Mutex<Child>,
 }
 
-#[derive(Deserialize)]
-struct Line {
-    id: u64,
-    reply: serde_json::Value,
-}
-
 impl Session {
-    fn start(cli: &ModalCli) -> Result<Session, String> {
+    async fn start(cli: &ModalCli) -> Result<Session, String> {
         let python = cli.config.python().map_err(|error| error.to_string())?;
         let spec = ProcessSpec {
-            argv: vec![python.display().to_string(), "-c".into(), session_source()],
+            argv: vec![
+                python.display().to_string(),
+                "-c".into(),
+                helper::program(Op::Session),
+            ],
             env: cli.config.env.clone(),
             cwd: None,
             timeout: Duration::MAX,
@@ -93,7 +60,13 @@ impl Session {
         };
         let mut child = spec.spawn().map_err(|error| error.to_string())?;
         let pid = child.id();
-        let stdin = child.stdin.take().ok_or("no standard input")?;
+        let mut stdin = child.stdin.take().ok_or("no standard input")?;
+        // Its first line makes the helper a session.
+        let opening = helper::request_line(0, Op::Session, &serde_json::json!({}));
+        stdin
+            .write_all(opening.as_bytes())
+            .await
+            .map_err(|error| error.to_string())?;
         let stdout = child.stdout.take().ok_or("no standard output")?;
         let stderr = child.stderr.take().ok_or("no standard error")?;
         let waiters: Waiters = Arc::new(Mutex::new(Some(HashMap::new())));
@@ -101,7 +74,7 @@ impl Session {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(Line { id, reply }) = serde_json::from_str::<Line>(&line) else {
+                let Some((id, reply)) = helper::read_reply(&line) else {
                     tracing::debug!("the session helper printed {line:?}: not using it");
                     break;
                 };
@@ -111,7 +84,7 @@ impl Session {
                     .as_mut()
                     .and_then(|waiters| waiters.remove(&id));
                 if let Some(waiter) = waiter {
-                    let _ = waiter.send(reply.to_string());
+                    let _ = waiter.send(reply);
                 }
             }
             // Ended: every request still waiting runs in its own helper instead.
@@ -150,7 +123,7 @@ impl Session {
         op: Op,
         request: &serde_json::Value,
         timeout: Duration,
-    ) -> Result<Option<String>, ()> {
+    ) -> Result<Option<serde_json::Value>, ()> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
         {
@@ -163,9 +136,7 @@ impl Session {
             };
             waiters.insert(id, sender);
         }
-        let line = serde_json::json!({ "id": id, "op": op.name(), "request": request });
-        let mut bytes = line.to_string().into_bytes();
-        bytes.push(b'\n');
+        let bytes = helper::request_line(id, op, request).into_bytes();
         {
             let mut stdin = self.stdin.lock().await;
             if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
@@ -229,7 +200,7 @@ async fn session(cli: &ModalCli) -> Option<Arc<Session>> {
     match &*slot {
         Slot::Running(session) => Some(Arc::clone(session)),
         Slot::Unavailable => None,
-        Slot::Idle => match Session::start(cli) {
+        Slot::Idle => match Session::start(cli).await {
             Ok(session) => {
                 tracing::debug!(
                     "the session helper started (pid {}): this run's reads, smoke calls and release records go to it",
@@ -264,13 +235,10 @@ pub async fn run(
     if let Some(session) = session(cli).await {
         match session.ask(op, input, spec.timeout).await {
             Ok(Some(reply)) => {
-                let stdout = match op {
-                    Op::Observe => reply,
-                    Op::Call => format!("MODALPLAN_RESULT {reply}\n"),
-                };
+                // As the one-shot helper would have written it.
                 return Ok(ProcessOutput {
                     exit_code: Some(0),
-                    stdout,
+                    stdout: helper::reply_line(0, &reply),
                     stderr: String::new(),
                 });
             }

@@ -1,135 +1,91 @@
-"""modalplan's apply lock helper: the lock lives on Modal, in a named Dict per environment.
-
-Run on the interpreter of the `modal` CLI (it has the Modal SDK). Reads one JSON request line on standard
-input and answers JSON lines on standard output.
-
-  {"mode": "hold", "environments": [...], "holder": {"who", "operation", "manifest"}, "wait_s": N,
-   "heartbeat_s": N}
-      Takes the lock of every environment, in sorted order, all or none: `Dict.put(KEY, record,
-      skip_if_exists=True)` is Modal's atomic put-if-absent; when one is held, what was taken is given
-      back. While the lock is held by another run it retries with backoff for `wait_s` seconds, saying
-      {"status": "waiting", "environment", "lock"} once (and gives up when standard input ends). Then it answers {"status": "acquired", "lock_id"}
-      or {"status": "held", "environment", "lock"} (and exits). Once acquired it holds: it refreshes the
-      heartbeat every `heartbeat_s` seconds, and when standard input ends (modalplan is done, or died and
-      its end of the pipe closed) or reads `release`, it removes its own locks (checking the id first) and
-      answers {"status": "released", "lost": [environments whose lock was no longer its own]}.
-  {"mode": "show", "environment"}                -> {"status": "ok", "lock": LOCK or null}
-  {"mode": "force_unlock", "environment", "lock_id"}
-      -> {"status": "removed" | "mismatch", "lock": LOCK} or {"status": "absent"}
-
-LOCK is the record with "heartbeat_at" added. Failures: {"status": "error", "kind": "not_logged_in" |
-"unknown_environment" | "not_found" | "modal" | "internal", "message", "environment"}. Nothing secret is read or written.
-"""
-
-import json
-import os
+# The lock operation: modalplan's apply lock, a named Dict per environment on Modal.
+#
+# Requests (the first line on stdin; a holder then reads stdin further):
+#   {"mode": "hold", "environments": [...], "holder": {"who", "operation", "manifest"}, "wait_s": N,
+#    "heartbeat_s": N}
+#       Takes the lock of every environment, in sorted order, all or none: `Dict.put(LOCK_KEY, record,
+#       skip_if_exists=True)` is Modal's atomic put-if-absent; when one is held, what was taken is given
+#       back. While the lock is held by another run it retries with backoff for `wait_s` seconds, answering
+#       {"event": "waiting", "environment", "lock"} once (and gives up when standard input ends). Then it
+#       answers {"event": "acquired", "lock_id"} or {"event": "held", "environment", "lock"} (and ends).
+#       Once acquired it holds: it refreshes the heartbeat every `heartbeat_s` seconds, and when standard
+#       input ends (modalplan is done, or died and its end of the pipe closed) or reads `release`, it
+#       removes its own locks (checking the id first) and answers {"event": "released", "lost":
+#       [environments whose lock was no longer its own]}.
+#   {"mode": "show", "environment"}                -> {"event": "shown", "lock": LOCK or null}
+#   {"mode": "force_unlock", "environment", "lock_id"}
+#       -> {"event": "removed" | "mismatch", "lock": LOCK} or {"event": "absent"}
+# Every answer has "ok": true, or is a failure. LOCK is the Dict's entries of that lock (its record and its
+# heartbeat), which modalplan reads into the lock record (src/backend/modal_cli/lock_read.rs). Nothing
+# secret is read or written.
+# ruff: noqa: F821 - names from sdk.py and helper.rs, which run before this file in the same program
 import secrets
 import select
 import signal
-import sys
-import threading
 import time
-import warnings
 from datetime import datetime, timezone
 
-warnings.filterwarnings("ignore")
-
-DICT_NAME = "modalplan-locks"
-KEY = "apply"
-HEARTBEAT_PREFIX = "apply/heartbeat/"
 MAX_BACKOFF_S = 15.0
+
+# The id of the one lock request a helper process answers.
+LOCK_REQUEST = {"id": 0}
 
 
 def emit(document):
-    # modalplan may be gone (killed): a closed pipe must not stop the release.
-    try:
-        sys.stdout.write(json.dumps(document) + "\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, OSError, ValueError):
-        pass
-
-
-def finish(code=0):
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, OSError, ValueError):
-        pass
-    os._exit(code)
+    reply(LOCK_REQUEST["id"], document)
 
 
 def now():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-try:
-    import modal
-    import modal.exception as modal_exception
-    from grpclib import GRPCError, Status
-except Exception as error:  # noqa: BLE001 - no usable SDK on this interpreter
-    emit({"status": "error", "kind": "internal", "message": f"importing the Modal SDK failed: {error!r}"})
-    finish()
-
-
-class Failure(Exception):
-    def __init__(self, kind, message, environment=None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.environment = environment
-
-
-def classify(error, environment):
-    status = getattr(error, "status", None)
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    if isinstance(error, modal_exception.AuthError) or status in (Status.UNAUTHENTICATED, Status.PERMISSION_DENIED):
-        return Failure("not_logged_in", message, environment)
-    if "Environment '" in message and "not found" in message:
-        return Failure("unknown_environment", message, environment)
-    if isinstance(error, modal_exception.NotFoundError) or status == Status.NOT_FOUND:
-        return Failure("not_found", message, environment)
-    if isinstance(error, (modal_exception.Error, GRPCError, OSError, TimeoutError)):
-        return Failure("modal", message, environment)
-    return Failure("internal", f"{type(error).__name__}: {message}", environment)
+def lock_failure(error, environment):
+    document = failure(error, environment)
+    if document is None:
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        document = internal(f"{type(error).__name__}: {message}", environment)
+    return ModalFailure(document)
 
 
 # One Modal call at a time: the heartbeat thread and the main thread share the client.
-CALLS = threading.Lock()
+LOCK_CALLS = threading.Lock()
 
 
 def modal_call(environment, function, *args, **kwargs):
-    with CALLS:
+    with LOCK_CALLS:
         try:
             return function(*args, **kwargs)
         except KeyError:
             raise
-        except Exception as error:  # noqa: BLE001
-            raise classify(error, environment) from error
+        except Exception as error:
+            raise lock_failure(error, environment) from error
 
 
 def locks_dict(environment, create):
-    return modal.Dict.from_name(DICT_NAME, environment_name=environment, create_if_missing=create)
+    return modal.Dict.from_name(LOCKS_DICT, environment_name=environment, create_if_missing=create)
 
 
 def describe(store, environment):
-    """The lock held in `store` with its last heartbeat, or None."""
-    record = modal_call(environment, store.get, KEY)
+    """The Dict entries of the lock held in `store` (its record and its heartbeat), or None."""
+    record = modal_call(environment, store.get, LOCK_KEY)
     if not isinstance(record, dict):
         return None
-    heartbeat = modal_call(environment, store.get, HEARTBEAT_PREFIX + str(record.get("id", "")))
-    lock = dict(record)
-    if isinstance(heartbeat, dict) and heartbeat.get("heartbeat_at"):
-        lock["heartbeat_at"] = heartbeat["heartbeat_at"]
-    return lock
+    entries = {LOCK_KEY: record}
+    heartbeat_key = HEARTBEAT_PREFIX + str(record.get("id", ""))
+    heartbeat = modal_call(environment, store.get, heartbeat_key)
+    if heartbeat is not None:
+        entries[heartbeat_key] = heartbeat
+    return entries
 
 
 def remove_own(store, environment, lock_id):
     """Removes the lock of `store` if it is `lock_id`'s; True when it was."""
-    current = modal_call(environment, store.get, KEY)
+    current = modal_call(environment, store.get, LOCK_KEY)
     own = isinstance(current, dict) and current.get("id") == lock_id
     if own:
         # Another run can only take the key once it is popped; nothing else writes it meanwhile.
         try:
-            modal_call(environment, store.pop, KEY)
+            modal_call(environment, store.pop, LOCK_KEY)
         except KeyError:
             pass
     try:
@@ -170,7 +126,7 @@ def hold(request):
         for environment in reversed(taken):
             try:
                 remove_own(stores[environment], environment, lock_id)
-            except Failure:
+            except ModalFailure:
                 pass
         raise
     if acquired:
@@ -194,7 +150,7 @@ def take_all(stores, environments, holder, lock_id, wait_s, taken):
                 "created_at": now(),
             }
             store = stores[environment]
-            if modal_call(environment, store.put, KEY, record, skip_if_exists=True):
+            if modal_call(environment, store.put, LOCK_KEY, record, skip_if_exists=True):
                 taken.append(environment)
                 modal_call(environment, store.put, HEARTBEAT_PREFIX + lock_id, {"heartbeat_at": record["created_at"]})
                 continue
@@ -210,11 +166,11 @@ def take_all(stores, environments, holder, lock_id, wait_s, taken):
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            emit({"status": "held", "environment": environment, "lock": lock})
+            emit({"ok": True, "event": "held", "environment": environment, "lock": lock})
             return False
         if not said_waiting:
             said_waiting = True
-            emit({"status": "waiting", "environment": environment, "lock": lock})
+            emit({"ok": True, "event": "waiting", "environment": environment, "lock": lock})
         if input_ends_within(min(backoff, remaining)):
             return False  # modalplan is gone: stop waiting
         backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -231,7 +187,7 @@ def keep(stores, environments, lock_id, heartbeat_s):
                 if environment in lost:
                     continue
                 try:
-                    current = modal_call(environment, stores[environment].get, KEY)
+                    current = modal_call(environment, stores[environment].get, LOCK_KEY)
                     if not (isinstance(current, dict) and current.get("id") == lock_id):
                         lost.add(environment)
                         continue
@@ -244,7 +200,7 @@ def keep(stores, environments, lock_id, heartbeat_s):
     beat = threading.Thread(target=heartbeat, daemon=True)
     try:
         beat.start()
-        emit({"status": "acquired", "lock_id": lock_id})
+        emit({"ok": True, "event": "acquired", "lock_id": lock_id})
         while True:
             line = sys.stdin.readline()
             if not line or line.strip() == "release":
@@ -263,13 +219,12 @@ def keep(stores, environments, lock_id, heartbeat_s):
                     if not remove_own(stores[environment], environment, lock_id):
                         lost.add(environment)
                     break
-                except Failure as failure:
+                except ModalFailure as failed:
                     if attempt == 4:
-                        emit({"status": "error", "kind": failure.kind, "message": failure.message,
-                              "environment": environment})
+                        emit(failed.document)
                         finish(1)
                     time.sleep(1 + attempt)
-    emit({"status": "released", "lost": sorted(lost)})
+    emit({"ok": True, "event": "released", "lost": sorted(lost)})
 
 
 def current_lock(environment):
@@ -277,15 +232,15 @@ def current_lock(environment):
     try:
         store = locks_dict(environment, False)
         return store, describe(store, environment)
-    except Failure as failure:
-        if failure.kind != "not_found":
+    except ModalFailure as failed:
+        if failed.document["kind"] != "not_found":
             raise
         return None, None  # no Dict yet: no apply ever locked this environment
 
 
 def show(request):
     _, lock = current_lock(request["environment"])
-    emit({"status": "ok", "lock": lock})
+    emit({"ok": True, "event": "shown", "lock": lock})
 
 
 def force_unlock(request):
@@ -293,18 +248,19 @@ def force_unlock(request):
     lock_id = request["lock_id"]
     store, lock = current_lock(environment)
     if lock is None:
-        emit({"status": "absent"})
-    elif lock.get("id") != lock_id:
-        emit({"status": "mismatch", "lock": lock})
+        emit({"ok": True, "event": "absent"})
+    elif lock[LOCK_KEY].get("id") != lock_id:
+        emit({"ok": True, "event": "mismatch", "lock": lock})
     else:
         remove_own(store, environment, lock_id)
-        emit({"status": "removed", "lock": lock})
+        emit({"ok": True, "event": "removed", "lock": lock})
 
 
-def main():
+def lock_main(identifier, request):
+    """Answers one lock request; a holder reads standard input further. Ends the process."""
+    LOCK_REQUEST["id"] = identifier
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    request = json.loads(sys.stdin.readline())
     mode = request.get("mode")
     try:
         if mode == "hold":
@@ -314,12 +270,9 @@ def main():
         elif mode == "force_unlock":
             force_unlock(request)
         else:
-            emit({"status": "error", "kind": "internal", "message": f"unknown mode {mode!r}"})
-    except Failure as failure:
-        emit({"status": "error", "kind": failure.kind, "message": failure.message, "environment": failure.environment})
+            emit(internal(f"the lock operation has no mode {mode!r}"))
+    except ModalFailure as failed:
+        emit(failed.document)
     except Stop:
         pass
     finish()
-
-
-main()

@@ -1,53 +1,25 @@
-# modalplan's observe helper: one process per plan instead of one `modal` CLI process per call.
+# The observe operation: the reads of a plan, in one process instead of one `modal` CLI process per call.
 #
-# Run with the interpreter of the `modal` CLI, so it uses the very client library the CLI uses and makes
-# the calls the CLI's `app list`, `secret list` and `app history` commands make. Reads one JSON request on
-# stdin: {"environments": {"<env>": ["<app name whose history is needed>", ...]}, "locks": bool,
-#         "orphans": null | {"owner_prefix": "<user>-<branch>-" or "", "stems": ["llm-", "llm-litellm-v", ...]}}
+# It makes the calls the CLI's `app list`, `secret list`, `app history` and `dict items` commands make.
+# Request: {"environments": {"<env>": ["<app name whose history is needed>", ...]}, "locks": bool,
+#           "releases": bool,
+#           "orphans": null | {"owner_prefix": "<user>-<branch>-" or "", "stems": ["llm-", "llm-litellm-v", ...]}}
 # ("orphans": the history of every deployed app named like that is read too; see named_like_ours).
-# Prints one JSON document on stdout:
-#   {"ok": true, "environments": {"<env>": {"apps": [{"app_id", "description", "state"}],
-#                                           "secrets": ["<name>"],
-#                                           "histories": {"<app>": [{"version", "tag", "deployed_at",
-#                                                                    "deployed_by"}]},
-#                                           "lock": {"held": LOCK or null} or {"error": "..."}}}}
-# ("lock" only with "locks": true; LOCK is the apply lock's record with "heartbeat_at" added, see lock.py;
-#  "releases": {"entries": {"<app>": "<JSON text of its records>"}} or {"error": "..."}, only with
-#  "releases": true: the modalplan-releases Dict of src/backend/releases.rs)
+# Reply: {"ok": true, "environments": {"<env>": {"apps": [{"app_id", "description", "state"}],
+#                                                "secrets": ["<name>"],
+#                                                "histories": {"<app>": [{"version", "tag", "deployed_at",
+#                                                                         "deployed_by"}]},
+#                                                "lock": {"entries": {KEY: VALUE}} or {"error": "..."},
+#                                                "releases": {"entries": {"<app>": "<JSON text>"}} or
+#                                                            {"error": "..."}}}}
+# ("lock" only with "locks": the apply lock's Dict entries, which modalplan reads into the lock record;
+#  "releases" only with "releases": the modalplan-releases Dict of src/backend/releases.rs), or a failure.
 # A request {"mode": "record", "environment", "app", "record": {...}, "keep": N} instead appends one release
-# record to the app's entry of that Dict (created when missing), keeping the newest N, and prints
-# {"ok": true} or the failure below.
-# or {"ok": false, "kind": "not_logged_in" | "unknown_environment" | "app_not_found" | "modal" |
-#     "internal", "message": "...", "environment": "...", "app": "...", "status": gRPC status name or null}.
-# "internal" means this helper no longer fits the installed SDK: modalplan then reads through the CLI.
-import asyncio
-import json
-import sys
-import traceback
-import warnings
+# record to the app's entry of that Dict (created when missing), keeping the newest N: {"ok": true}.
+# ruff: noqa: F821 - names from sdk.py and helper.rs, which run before this file in the same program
 from datetime import datetime
 
-# Deprecation notices of the SDK would only add noise to stderr, which modalplan shows on failure.
-warnings.filterwarnings("ignore")
-
 CONCURRENCY = 16
-
-
-def fail(kind, message, environment=None, app=None, status=None):
-    print(json.dumps({"ok": False, "kind": kind, "message": message, "environment": environment, "app": app, "status": status}))
-    sys.exit(0)
-
-
-try:
-    from grpclib import GRPCError, Status
-    from grpclib.exceptions import StreamTerminatedError
-
-    import modal.exception as modal_exception
-    from modal._utils.async_utils import synchronizer
-    from modal.client import _Client
-    from modal_proto import api_pb2
-except Exception as error:  # noqa: BLE001 - any import failure means "read through the CLI"
-    fail("internal", f"importing the Modal SDK failed: {error!r}")
 
 
 def _state_words():
@@ -88,42 +60,12 @@ STATE_WORDS = _state_words()
 FORMAT_TIME = _timestamp_formatter()
 
 
-class ModalFailure(Exception):
-    def __init__(self, kind, message, environment=None, app=None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.environment = environment
-        self.app = app
-        self.status = None
-
-
-def classify(error, environment, app=None):
-    """A ModalFailure for an error of the SDK or the server; None for anything else."""
-    status = getattr(error, "status", None)
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    if isinstance(error, modal_exception.AuthError) or status in (Status.UNAUTHENTICATED, Status.PERMISSION_DENIED):
-        return ModalFailure("not_logged_in", message, environment, app)
-    if isinstance(error, modal_exception.NotFoundError) or status == Status.NOT_FOUND:
-        kind = "app_not_found" if app else "unknown_environment"
-        return ModalFailure(kind, message, environment, app)
-    if isinstance(error, (modal_exception.Error, GRPCError, OSError, asyncio.TimeoutError, StreamTerminatedError)):
-        failure = ModalFailure("modal", message, environment, app)
-        # The status modalplan decides a retry by (the SDK's error classes keep it apart from 1.3 on).
-        failure.status = getattr(status or getattr(error, "_grpc_status", None), "name", None)
-        return failure
-    return None
-
-
 async def call(limit, environment, app, method, request):
     async with limit:
         try:
             return await method(request)
         except Exception as error:  # noqa: BLE001
-            failure = classify(error, environment, app)
-            if failure is None:
-                raise
-            raise failure from error
+            raise_failure(error, environment, app)
 
 
 async def list_apps(stub, limit, environment):
@@ -223,27 +165,9 @@ async def observe_environment(stub, limit, environment, wanted, orphans):
     return {"apps": apps, "secrets": secrets, "histories": dict(zip(names, histories))}
 
 
-LOCKS_DICT = "modalplan-locks"
-LOCK_KEY = "apply"
-HEARTBEAT_PREFIX = "apply/heartbeat/"
-
-
-def lock_of(entries):
-    """The lock record of the Dict's entries with its heartbeat, or None when no run holds it."""
-    if LOCK_KEY not in entries:
-        return None
-    record = entries[LOCK_KEY]
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-        raise ValueError(f"its `{LOCK_KEY}` entry is not a lock modalplan wrote")
-    lock = {key: value for key, value in record.items() if isinstance(key, str) and isinstance(value, str)}
-    heartbeat = entries.get(HEARTBEAT_PREFIX + record["id"])
-    if isinstance(heartbeat, dict) and isinstance(heartbeat.get("heartbeat_at"), str):
-        lock["heartbeat_at"] = heartbeat["heartbeat_at"]
-    return lock
-
-
 async def read_lock(limit, environment):
-    """The apply lock of `environment`, never raising: a lock that cannot be read must not fail the plan.
+    """The apply lock's Dict entries of `environment`, never raising: a lock that cannot be read must not
+    fail the plan.
 
     The Dict is looked up, never created (no Dict: no apply ever locked the environment), and read in one
     stream of its few entries: two calls, the ones `modal dict items` makes."""
@@ -255,15 +179,12 @@ async def read_lock(limit, environment):
         async with limit:
             async for key, value in store.items():
                 entries[key] = value
-        return {"held": lock_of(entries)}
+        return {"entries": entries}
     except Exception as error:  # noqa: BLE001
         if isinstance(error, modal_exception.NotFoundError) or getattr(error, "status", None) == Status.NOT_FOUND:
-            return {"held": None}
+            return {"entries": {}}
         message = getattr(error, "message", None) or str(error) or type(error).__name__
         return {"error": f"{type(error).__name__}: {message}"}
-
-
-RELEASES_DICT = "modalplan-releases"
 
 
 async def read_releases(limit, environment):
@@ -301,20 +222,14 @@ async def record_release(request):
         keep = max(1, int(request.get("keep") or 10))
         await store.put(request["app"], json.dumps(records[-keep:]))
     except Exception as error:  # noqa: BLE001
-        failure = classify(error, environment)
-        if failure is None:
-            raise
-        raise failure from error
+        raise_failure(error, environment)
 
 
 async def observe(request):
     try:
         client = await _Client.from_env()
     except Exception as error:  # noqa: BLE001
-        failure = classify(error, None)
-        if failure is None:
-            raise
-        raise failure from error
+        raise_failure(error)
     stub = getattr(client, "_stub", None) or client.stub
     limit = asyncio.Semaphore(CONCURRENCY)
     environments = request["environments"]
@@ -339,36 +254,20 @@ async def observe(request):
     return observed
 
 
-def failure_document(kind, message, environment=None, app=None, status=None):
-    return {"ok": False, "kind": kind, "message": message, "environment": environment, "app": app, "status": status}
-
-
-def answer(request):
-    """The reply document to one request (session.py answers many in one process)."""
+def observe_answer(request):
+    """The reply document to one request."""
     if request.get("mode") == "record":
         try:
             synchronizer.create_blocking(record_release)(request)
-        except ModalFailure as failure:
-            return failure_document(failure.kind, failure.message, failure.environment, failure.app)
+        except ModalFailure as failed:
+            return failed.document
         except Exception as error:  # noqa: BLE001
-            last = traceback.format_exception_only(type(error), error)[-1].strip()
-            return failure_document("internal", f"the release record could not be written with this Modal SDK: {last}")
+            return internal(f"the release record could not be written with this Modal SDK: {last_line(error)}")
         return {"ok": True}
     try:
         environments = synchronizer.create_blocking(observe)(request)
-    except ModalFailure as failure:
-        return failure_document(failure.kind, failure.message, failure.environment, failure.app, failure.status)
+    except ModalFailure as failed:
+        return failed.document
     except Exception as error:  # noqa: BLE001 - the SDK moved: say so, modalplan falls back to the CLI
-        last = traceback.format_exception_only(type(error), error)[-1].strip()
-        return failure_document("internal", f"the observe helper does not fit this Modal SDK: {last}")
+        return internal(f"the observe helper does not fit this Modal SDK: {last_line(error)}")
     return {"ok": True, "environments": environments}
-
-
-def main():
-    print(json.dumps(answer(json.loads(sys.stdin.read()))))
-
-
-# Run by `python -c`; a test imports it to check named_like_ours against the shared table. session.py
-# runs this file's text as its first part (MODALPLAN_SESSION set), without its main.
-if __name__ == "__main__" and not globals().get("MODALPLAN_SESSION"):
-    main()
