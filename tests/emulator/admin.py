@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from state import StateStore  # noqa: E402
+from state import StateStore
 
 
 def _redacted(state: dict) -> dict:

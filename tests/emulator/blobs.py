@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 from aiohttp import web
-
 from state import StateStore
 
 

@@ -26,7 +26,6 @@ from typing import Any
 from google.protobuf import empty_pb2, json_format
 from grpclib import GRPCError, Status
 from modal_proto import api_pb2
-
 from state import StateStore, new_id
 
 APP_STATES = {

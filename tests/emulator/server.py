@@ -29,11 +29,10 @@ from grpclib import GRPCError, Status
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from modal_proto import api_grpc  # noqa: E402
-
-from blobs import BlobServer  # noqa: E402
-from handlers import DroppedStream, Handlers, fault_error  # noqa: E402
-from state import StateStore  # noqa: E402
+from blobs import BlobServer
+from handlers import DroppedStream, Handlers, fault_error
+from modal_proto import api_grpc
+from state import StateStore
 
 log = logging.getLogger("modal-emulator")
 
