@@ -3,19 +3,19 @@
 //! release record.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Event;
+use super::checks::{moved_since_plan, smoke_check};
+use super::context::{Context, report_for};
 use super::contract::{deploy, log_path};
-use super::executor::{Context, report_for};
+use super::record::Attempt;
 use super::recover::recover;
 use super::report::{AppError, AppReport, Outcome};
+use crate::backend::DeploymentRecord;
 use crate::backend::releases::SmokeRecord;
-use crate::backend::{BackendError, DeploymentRecord};
 use crate::codes::Code;
-use crate::plan::model::{Live, SmokeSpec};
 use crate::plan::{Action, ActionKind};
-use crate::smoke::{SmokeCall, SmokeFailure};
 
 /// How the guarded part of an action (until the grace period runs out) ended.
 enum Progress {
@@ -224,74 +224,5 @@ async fn guarded(context: &Context, action: &Action) -> Progress {
             error,
             deployed: Some(deployed),
         },
-    }
-}
-
-/// What the deploy of an action made, for its release records.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Attempt {
-    /// The version the deploy published.
-    pub deployed: Option<u32>,
-    /// Its smoke check.
-    pub smoke: Option<SmokeRecord>,
-}
-
-/// `ERR_CONCURRENT_CHANGE` when the live deployment is not the one the plan saw.
-pub(super) fn moved_since_plan(
-    action: &Action,
-    live: Option<&DeploymentRecord>,
-) -> Option<AppError> {
-    if Live::matches(action.before.as_ref(), live) {
-        return None;
-    }
-    let untouched = if action.kind == ActionKind::Stop {
-        "modalplan did not stop it"
-    } else {
-        "nothing was deployed"
-    };
-    Some(AppError::new(
-        Code::ErrConcurrentChange,
-        format!(
-            "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; {untouched}, plan again",
-            action.app_name,
-            action.environment,
-            crate::render::words::planned_deployment(action.before.as_ref()),
-            crate::render::words::live_deployment(live)
-        ),
-    ))
-}
-
-/// The smoke check of a deploy (or of the version a rollback put back), as an app error.
-pub(super) async fn smoke_check(
-    context: &Context,
-    environment: &str,
-    app_name: &str,
-    smoke: &SmokeSpec,
-) -> Result<(), AppError> {
-    let call = SmokeCall {
-        environment,
-        app_name,
-        function: &smoke.function,
-        payload: &smoke.payload,
-        timeout: Duration::from_secs(smoke.timeout_s),
-    };
-    let failed = |message: String| {
-        AppError::new(
-            Code::ErrSmokeFailed,
-            format!(
-                "smoke check `{}` of `{app_name}` failed: {message}",
-                smoke.function
-            ),
-        )
-    };
-    match crate::smoke::check(context.backend.as_ref(), call).await {
-        Ok(()) => Ok(()),
-        Err(SmokeFailure::Reported(message) | SmokeFailure::Raised(message)) => {
-            Err(failed(message))
-        }
-        Err(SmokeFailure::Backend(BackendError::Timeout { timeout, .. })) => {
-            Err(failed(format!("no answer within {}s", timeout.as_secs())))
-        }
-        Err(SmokeFailure::Backend(error)) => Err(AppError::from_backend(&error)),
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::executor::Context;
+use super::context::Context;
 use super::report::AppError;
 use crate::backend::{BackendError, DeployRequest, DeploymentRecord};
 use crate::codes::Code;

@@ -10,29 +10,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::app::run_action;
+use super::context::{Context, report_for};
 use super::report::{AppError, AppReport, ApplyReport, Outcome};
 use super::{ApplySettings, Event, EventSink, Interrupt};
 use crate::backend::ModalBackend;
 use crate::codes::Code;
 use crate::plan::{Action, ActionKind, Plan};
-
-/// What every task of one apply shares.
-pub(super) struct Context {
-    pub backend: Arc<dyn ModalBackend>,
-    pub settings: ApplySettings,
-    /// The code the plan's deploys ship, for their release records.
-    pub code: crate::code::CodeSnapshot,
-    pub interrupt: Interrupt,
-    pub events: EventSink,
-    /// Set by the first failure, for `--fail-fast`.
-    pub failed: AtomicBool,
-}
-
-impl Context {
-    pub fn emit(&self, event: &Event) {
-        (self.events)(event);
-    }
-}
 
 /// Applies the plan's changes (create, update, and stop for pruned orphans) and reports every action.
 pub async fn execute(
@@ -181,22 +164,5 @@ fn not_executed(action: &Action, settings: &ApplySettings) -> Option<AppReport> 
                 .collect(),
             Duration::ZERO,
         )),
-    }
-}
-
-pub(super) fn report_for(
-    action: &Action,
-    outcome: Outcome,
-    errors: Vec<AppError>,
-    duration: Duration,
-) -> AppReport {
-    AppReport {
-        environment: action.environment.clone(),
-        app_name: action.app_name.clone(),
-        reference: action.reference.clone(),
-        kind: action.kind,
-        outcome,
-        errors,
-        duration,
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use crate::plan::ActionKind;
 
 mod app;
+mod checks;
+mod context;
 mod contract;
 mod executor;
 pub mod lock;

@@ -2,15 +2,24 @@
 //! failure what undid it (the rollback, or the stop of a new app); a prune's stop.
 
 use super::ApplySettings;
-use super::app::Attempt;
 use super::report::{AppError, Outcome};
 use crate::backend::ModalBackend;
+use crate::backend::releases::SmokeRecord;
 use crate::backend::releases::{
     RECORD_FORMAT, ReleaseOperation, ReleaseRecord, ReleasedDeployment,
 };
 use crate::code::CodeSnapshot;
 use crate::codes::Code;
 use crate::plan::Action;
+
+/// What the deploy of an action made, for its release records.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Attempt {
+    /// The version the deploy published.
+    pub deployed: Option<u32>,
+    /// Its smoke check.
+    pub smoke: Option<SmokeRecord>,
+}
 
 /// Writes the records of one action's outcome, in order; the first failure is the action's error.
 pub(super) async fn write(

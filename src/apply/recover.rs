@@ -2,8 +2,8 @@
 //! an update, stop a new app), then smoke-check what was put back.
 
 use super::Event;
-use super::app::{moved_since_plan, smoke_check};
-use super::executor::Context;
+use super::checks::{moved_since_plan, smoke_check};
+use super::context::Context;
 use super::report::{AppError, Outcome};
 use crate::backend::DeploymentRecord;
 use crate::codes::Code;
