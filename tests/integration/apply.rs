@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
+use crate::support::run::{Modalplan, Run};
 
 pub(crate) const LITELLM_GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const LITELLM_GOOD_2: &str = "ghcr.io/acme/theory/llm-litellm@sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -111,25 +112,23 @@ impl Project {
         self.dir.path()
     }
 
-    pub(crate) fn command(&self, arguments: &[&str]) -> std::process::Command {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
-        command
-            .args(arguments)
+    /// modalplan in the project's folder, talking to its emulator.
+    pub(crate) fn modalplan(&self, arguments: &[&str]) -> Modalplan {
+        Modalplan::new()
             .current_dir(self.dir.path())
-            .envs(self.emulator.envs())
-            .env("MODALPLAN_MODAL_BIN", self.emulator.modal_bin())
-            .env("TZ", "UTC")
-            .env("NO_COLOR", "1")
-            .env_remove("GITHUB_ACTIONS")
-            .stdin(std::process::Stdio::null());
-        command
+            .env_of(&self.emulator)
+            .args(arguments)
     }
 
-    pub(crate) fn run(&self, arguments: &[&str]) -> Output {
-        self.command(arguments).output().expect("run modalplan")
+    pub(crate) fn command(&self, arguments: &[&str]) -> std::process::Command {
+        self.modalplan(arguments).into_command()
     }
 
-    pub(crate) fn apply(&self, extra: &[&str]) -> Output {
+    pub(crate) fn run(&self, arguments: &[&str]) -> Run {
+        self.modalplan(arguments).run()
+    }
+
+    pub(crate) fn apply(&self, extra: &[&str]) -> Run {
         let mut arguments = vec!["apply", "--yes", "--no-registry-check"];
         arguments.extend_from_slice(extra);
         self.run(&arguments)

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::support::emulator::{Emulator, ModalCli, repo_root};
+use crate::support::run::{Modalplan, Run};
 
 const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SANDBOX: &str = "alice-feature-x-llm-litellm-v1";
@@ -86,27 +86,19 @@ impl Workspace {
         self.dir.path()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::cargo_bin("modalplan").unwrap();
-        command
-            .args(args)
+    /// modalplan in the workspace as alice on branch `feature/x`, talking to the emulator.
+    fn modalplan(&self, args: &[&str]) -> Modalplan {
+        Modalplan::new()
             .current_dir(self.path())
-            .envs(self.emulator.envs())
+            .env_of(&self.emulator)
             .env("USER", "alice")
             .env("MODALPLAN_BRANCH", "feature/x")
-            .env("NO_COLOR", "1")
-            .env("TZ", "UTC")
-            .env_remove("CI")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_ACTOR")
-            .env_remove("GITHUB_HEAD_REF")
-            .env_remove("MODALPLAN_MANIFEST")
-            .timeout(std::time::Duration::from_secs(180));
-        command
+            .timeout(std::time::Duration::from_secs(180))
+            .args(args)
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+    fn run(&self, args: &[&str]) -> Run {
+        self.modalplan(args).run()
     }
 
     /// The apps of the emulator's state in `environment`: name → (state, [(version, tag)]).
@@ -435,7 +427,7 @@ fn invoke_errors_name_the_problem_and_the_fix() {
 
     // Real mode under CI=true is refused before anything reaches Modal.
     let in_ci = workspace
-        .command(&[
+        .modalplan(&[
             "invoke",
             "--env",
             "dev",
@@ -447,8 +439,7 @@ fn invoke_errors_name_the_problem_and_the_fix() {
             "real",
         ])
         .env("CI", "true")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(in_ci.status.code(), Some(1));
     assert_eq!(
         stderr(&in_ci),
@@ -458,7 +449,7 @@ fn invoke_errors_name_the_problem_and_the_fix() {
 
     // Real mode in main, where the required secret is missing: the fix, and no call of the function.
     let missing = workspace
-        .command(&[
+        .modalplan(&[
             "invoke",
             "--env",
             "main",
@@ -469,8 +460,7 @@ fn invoke_errors_name_the_problem_and_the_fix() {
             "--allow-real-in-ci",
         ])
         .env("CI", "true")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(
         stderr(&missing),
@@ -605,10 +595,9 @@ fn deploy_refuses_an_unpinned_image_and_a_missing_secret() {
 
     // The registry pre-flight runs unless --no-registry-check: an image it cannot find blocks the deploy.
     let unavailable = workspace
-        .command(&["deploy", "--env", "dev", "--ref", "llm/litellm@1"])
+        .modalplan(&["deploy", "--env", "dev", "--ref", "llm/litellm@1"])
         .env("MODALPLAN_REGISTRY_MIRROR", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(unavailable.status.code(), Some(1));
     let text = stderr(&unavailable);
     assert!(text.starts_with("ERR_IMAGE_UNAVAILABLE\n"), "{text}");
@@ -768,20 +757,13 @@ fn prune_lists_then_stops_sandboxes_whose_branch_is_gone() {
     );
 }
 
-fn modalplan_in(dir: &Path) -> Command {
-    let mut command = Command::cargo_bin("modalplan").unwrap();
-    command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MODALPLAN_MANIFEST");
-    command
-}
-
 #[test]
 fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
     let dir = tempfile::tempdir().unwrap();
-    let init = modalplan_in(dir.path()).args(["init"]).output().unwrap();
+    let init = Modalplan::new()
+        .current_dir(dir.path())
+        .args(["init"])
+        .run();
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     assert_eq!(
         stdout(&init),
@@ -793,7 +775,7 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
         std::fs::read_to_string(dir.path().join("modal_app.py")).unwrap(),
         std::fs::read_to_string(repo_root().join("examples/modal_app.py")).unwrap()
     );
-    let schema = modalplan_in(dir.path()).arg("schema").output().unwrap();
+    let schema = Modalplan::new().current_dir(dir.path()).arg("schema").run();
     assert_eq!(
         std::fs::read(dir.path().join("schemas/processors.schema.json")).unwrap(),
         schema.stdout
@@ -804,7 +786,10 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
             text
         );
     }
-    let validate = modalplan_in(dir.path()).arg("validate").output().unwrap();
+    let validate = Modalplan::new()
+        .current_dir(dir.path())
+        .arg("validate")
+        .run();
     assert_eq!(validate.status.code(), Some(0), "{}", stderr(&validate));
     assert_eq!(
         stdout(&validate),
@@ -815,7 +800,10 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
     // A second run refuses, lists what exists, and writes nothing.
     std::fs::write(dir.path().join("processors.toml"), "# mine\n").unwrap();
     std::fs::remove_file(dir.path().join("modal_app.py")).unwrap();
-    let again = modalplan_in(dir.path()).args(["init"]).output().unwrap();
+    let again = Modalplan::new()
+        .current_dir(dir.path())
+        .args(["init"])
+        .run();
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(
         stderr(&again),
@@ -827,10 +815,10 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
     );
     assert!(!dir.path().join("modal_app.py").exists());
 
-    let forced = modalplan_in(dir.path())
+    let forced = Modalplan::new()
+        .current_dir(dir.path())
         .args(["init", "--force"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(forced.status.code(), Some(0));
     assert!(stdout(&forced).starts_with("Overwrote processors.toml\nOverwrote schemas/processors.schema.json\nCreated modal_app.py\n"));
     assert_eq!(
@@ -839,10 +827,10 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
     );
 
     // --dir scaffolds elsewhere.
-    let nested = modalplan_in(dir.path())
+    let nested = Modalplan::new()
+        .current_dir(dir.path())
         .args(["init", "--dir", "svc"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(nested.status.code(), Some(0));
     assert!(stdout(&nested).starts_with("Created svc/processors.toml\n"));
     assert!(
@@ -855,10 +843,10 @@ fn init_scaffolds_a_valid_manifest_and_never_overwrites_without_force() {
 #[test]
 fn completions_and_man_page_cover_the_commands_for_people() {
     let dir = tempfile::tempdir().unwrap();
-    let bash = modalplan_in(dir.path())
+    let bash = Modalplan::new()
+        .current_dir(dir.path())
         .args(["completions", "bash"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(bash.status.code(), Some(0));
     let script = stdout(&bash);
     assert!(
@@ -876,13 +864,13 @@ fn completions_and_man_page_cover_the_commands_for_people() {
     ] {
         assert!(script.contains(word), "{word}");
     }
-    let zsh = modalplan_in(dir.path())
+    let zsh = Modalplan::new()
+        .current_dir(dir.path())
         .args(["completions", "zsh"])
-        .output()
-        .unwrap();
+        .run();
     assert!(stdout(&zsh).starts_with("#compdef modalplan\n"));
 
-    let man = modalplan_in(dir.path()).arg("man").output().unwrap();
+    let man = Modalplan::new().current_dir(dir.path()).arg("man").run();
     assert_eq!(man.status.code(), Some(0));
     let page = stdout(&man);
     assert!(
@@ -931,10 +919,10 @@ fn every_command_help_has_an_example() {
     assert!(missing.is_empty(), "no example in --help of: {missing:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    let help = modalplan_in(dir.path())
+    let help = Modalplan::new()
+        .current_dir(dir.path())
         .args(["invoke", "--help"])
-        .output()
-        .unwrap();
+        .run();
     assert!(
         stdout(&help)
             .contains("Example:\n  modalplan invoke --env dev --ref llm/litellm@1 --payload-json"),

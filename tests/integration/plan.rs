@@ -14,7 +14,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
 use modalplan::backend::modal_cli::read::{ReadPath, observe_by};
@@ -24,6 +23,7 @@ use modalplan::backend::lock::{LockRecord, LockState};
 
 use crate::apply_lock::{hold_lock_in, show_lock};
 use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
+use crate::support::run::Modalplan;
 
 fn fixture_dir() -> PathBuf {
     repo_root().join("tests/fixtures/plan")
@@ -80,20 +80,16 @@ fn modal_processes(log: &Path) -> Vec<String> {
         .collect()
 }
 
-fn plan_command(emulator: &Emulator) -> Command {
-    let mut command = Command::cargo_bin("modalplan").unwrap();
-    command
+/// `modalplan plan` of the fixture manifest against `emulator`, reading Modal the default way.
+fn plan_command(emulator: &Emulator) -> Modalplan {
+    Modalplan::new()
         .current_dir(fixture_dir())
-        .envs(emulator.envs())
-        .env("TZ", "UTC")
-        .env("NO_COLOR", "1")
+        .env_of(emulator)
         .env_remove("MODALPLAN_OBSERVE")
         .env_remove("MODALPLAN_PYTHON")
         .env_remove("MODALPLAN_REGISTRY_MIRROR")
-        .env_remove("GITHUB_ACTIONS")
         .args(["plan", "--manifest", "processors.toml"])
-        .timeout(Duration::from_secs(120));
-    command
+        .timeout(Duration::from_secs(120))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -126,8 +122,7 @@ fn every_kind_on_both_clis_through_one_helper_process() {
             .arg("--no-registry-check")
             .env("MODALPLAN_MODAL_BIN", &wrapper)
             .env("MODALPLAN_PYTHON", emulator.python())
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(
             output.status.code(),
             Some(1),
@@ -173,10 +168,7 @@ fn every_kind_on_both_clis_through_one_helper_process() {
 fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
     for cli in ModalCli::ALL {
         let emulator = Emulator::start(cli, &seed());
-        let helper = plan_command(&emulator)
-            .arg("--no-registry-check")
-            .output()
-            .unwrap();
+        let helper = plan_command(&emulator).arg("--no-registry-check").run();
         for (why, variable, value) in [
             ("forced", "MODALPLAN_OBSERVE", "cli".to_owned()),
             // An interpreter without the Modal SDK: the helper does not fit, the CLI reads instead.
@@ -193,8 +185,7 @@ fn the_cli_fallback_plans_the_same_with_a_process_per_call() {
                 .arg("--no-registry-check")
                 .env("MODALPLAN_MODAL_BIN", &wrapper)
                 .env(variable, &value)
-                .output()
-                .unwrap();
+                .run();
             assert_eq!(output.status.code(), Some(1), "{cli:?} {why}");
             assert_eq!(text(&output.stdout), text(&helper.stdout), "{cli:?} {why}");
             let mut processes = modal_processes(&log);
@@ -348,8 +339,7 @@ fn exit_codes_and_the_saved_plan() {
         .args(["--no-registry-check", "--detailed-exitcode", "--env", "dev"])
         .args(["--target", "replicate/generic@1", "--out"])
         .arg(&saved)
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(
         text(&output.stdout).ends_with("\nPlan: 1 to create, 0 to update, 0 to stop, 0 blocked.\n")
@@ -377,15 +367,18 @@ fn exit_codes_and_the_saved_plan() {
             "--target",
             "replicate/generic@1",
         ])
-        .assert()
-        .code(0);
+        .run()
+        .assert_exit(0);
     // dev, litellm only: up to date.
-    plan_command(&emulator)
-        .args(["--no-registry-check", "--detailed-exitcode", "--env", "dev"])
-        .args(["--target", "llm/litellm@1"])
-        .assert()
-        .code(0)
-        .stdout("modalplan plan of processors.toml (dev)\n\nEnvironment dev\n  = 1 up to date: llm-litellm-v1\n\nNo changes. Modal matches processors.toml.\n");
+    assert_eq!(
+        plan_command(&emulator)
+            .args(["--no-registry-check", "--detailed-exitcode", "--env", "dev"])
+            .args(["--target", "llm/litellm@1"])
+            .run()
+            .assert_exit(0)
+            .stdout(),
+        "modalplan plan of processors.toml (dev)\n\nEnvironment dev\n  = 1 up to date: llm-litellm-v1\n\nNo changes. Modal matches processors.toml.\n"
+    );
     // --format json prints what --out saves.
     let json_output = plan_command(&emulator)
         .args([
@@ -396,8 +389,7 @@ fn exit_codes_and_the_saved_plan() {
             "replicate/generic@1",
         ])
         .args(["--format", "json"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         text(&json_output.stdout),
         fs::read_to_string(&saved).unwrap()
@@ -417,8 +409,7 @@ fn prune_stops_the_orphan_and_markdown_calls_it_out() {
                 "--format",
                 "json",
             ])
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -461,8 +452,7 @@ fn prune_stops_the_orphan_and_markdown_calls_it_out() {
                 "--format",
                 "markdown",
             ])
-            .output()
-            .unwrap();
+            .run();
         let markdown = text(&markdown.stdout);
         assert!(
             markdown.contains(
@@ -487,8 +477,7 @@ fn an_unreachable_registry_blocks_with_image_unavailable() {
             "replicate/generic@1",
             "--detailed-exitcode",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
     assert!(
@@ -506,10 +495,7 @@ fn errors_say_what_is_wrong_and_the_fix() {
     for cli in ModalCli::ALL {
         let emulator = Emulator::start(cli, &seed());
         // A typo in --env, before anything reads Modal.
-        let output = plan_command(&emulator)
-            .args(["--env", "mian"])
-            .output()
-            .unwrap();
+        let output = plan_command(&emulator).args(["--env", "mian"]).run();
         assert_eq!(output.status.code(), Some(1));
         let stderr = text(&output.stderr);
         assert!(stderr.contains("ERR_USAGE"), "{stderr}");
@@ -529,8 +515,7 @@ fn errors_say_what_is_wrong_and_the_fix() {
             .args(["--no-registry-check"])
             .env_remove("MODAL_TOKEN_ID")
             .env_remove("MODAL_TOKEN_SECRET")
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(output.status.code(), Some(1));
         let stderr = text(&output.stderr);
         assert!(stderr.contains("ERR_MODAL_CLI"), "{cli:?}: {stderr}");
@@ -561,8 +546,7 @@ fn an_environment_modal_does_not_have_is_named() {
             .current_dir(scratch.path())
             .env("MODALPLAN_OBSERVE", path)
             .arg("--no-registry-check")
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(output.status.code(), Some(1), "{path}");
         let stderr = text(&output.stderr);
         assert!(
@@ -598,8 +582,7 @@ fn the_plan_is_one_sticky_pull_request_comment_and_a_403_keeps_the_exit_code() {
             .env("GITHUB_REPOSITORY", "acme/theory")
             .env("GITHUB_EVENT_PATH", &event)
             .env("GITHUB_API_URL", api.url())
-            .output()
-            .unwrap()
+            .run()
     };
 
     let first = run();
@@ -686,12 +669,13 @@ fn plan_output(
     arguments: &[&str],
     observe: Option<&str>,
 ) -> (i32, String, String) {
-    let mut command = plan_command(emulator);
-    command.arg("--no-registry-check").args(arguments);
+    let mut command = plan_command(emulator)
+        .arg("--no-registry-check")
+        .args(arguments);
     if let Some(path) = observe {
-        command.env("MODALPLAN_OBSERVE", path);
+        command = command.env("MODALPLAN_OBSERVE", path);
     }
-    let output = command.output().unwrap();
+    let output = command.run();
     (
         output.status.code().unwrap(),
         text(&output.stdout),
@@ -854,17 +838,13 @@ fn status_shows_the_lock_of_its_environment() {
     for cli in ModalCli::ALL {
         let emulator = Emulator::start(cli, &seed());
         let status = |observe: &str| {
-            let output = Command::cargo_bin("modalplan")
-                .unwrap()
+            let output = Modalplan::new()
                 .current_dir(fixture_dir())
-                .envs(emulator.envs())
-                .env("TZ", "UTC")
-                .env("NO_COLOR", "1")
+                .env_of(&emulator)
                 .env("MODALPLAN_OBSERVE", observe)
                 .args(["status", "--manifest", "processors.toml", "--env", "main"])
                 .timeout(Duration::from_secs(120))
-                .output()
-                .unwrap();
+                .run();
             assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
             assert_eq!(text(&output.stderr), "");
             text(&output.stdout)
@@ -912,8 +892,7 @@ fn under_actions_a_blocked_plan_annotates_the_processor_of_each_blocker() {
         .env("GITHUB_STEP_SUMMARY", summary.path().join("summary.md"))
         .env("GITHUB_OUTPUT", summary.path().join("output"))
         .env_remove("REGISTRY_PASSWORD")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let plan: Value =
         serde_json::from_slice(&output.stdout).expect("stdout is the JSON plan alone");
