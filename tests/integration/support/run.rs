@@ -199,6 +199,35 @@ impl Run {
         )
     }
 
+    /// `transcript()` with the progress lines on stderr (`ENV/APP: deploying …`) grouped by app, apps in
+    /// name order, in the place the first one had: concurrent deploys interleave their lines in any
+    /// order, while each app's own lines keep theirs.
+    pub fn transcript_with_progress_by_app(&self) -> String {
+        fn app_of(line: &str) -> Option<&str> {
+            let (head, _) = line.split_once(": ")?;
+            (head.contains('/') && !head.contains(' ')).then_some(head)
+        }
+        let stderr = self.stderr();
+        let mut lines: Vec<&str> = stderr.lines().collect();
+        let slots: Vec<usize> = (0..lines.len())
+            .filter(|&index| app_of(lines[index]).is_some())
+            .collect();
+        let mut progress: Vec<&str> = slots.iter().map(|&index| lines[index]).collect();
+        progress.sort_by_key(|line| app_of(line));
+        for (slot, line) in slots.into_iter().zip(progress) {
+            lines[slot] = line;
+        }
+        let mut grouped = lines.join("\n");
+        if stderr.ends_with('\n') {
+            grouped.push('\n');
+        }
+        format!(
+            "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{grouped}",
+            self.code().unwrap_or(-1),
+            self.stdout(),
+        )
+    }
+
     pub fn into_output(self) -> Output {
         self.output
     }
