@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use assert_cmd::Command;
 use modalplan::github::actions;
 use modalplan::github::comment::{COMMENT_LIMIT, marker};
 use modalplan::github::{
@@ -12,6 +11,7 @@ use modalplan::github::{
 use modalplan::plan::model::{Action, ActionKind, Finding, ManifestIdentity, Plan};
 
 use crate::support::github_api::{BOT, GithubApi, OWNER, REPOSITORY, REPOSITORY_ID, TOKEN};
+use crate::support::run::Modalplan;
 
 const PR: u64 = 7;
 const LIST: &str = "GET /repos/acme/theory/issues/7/comments?per_page=100";
@@ -522,26 +522,27 @@ fn a_multiline_output_is_written_in_the_delimiter_form() {
 
 #[test]
 fn under_actions_the_registry_password_is_masked_before_anything_is_printed() {
-    Command::cargo_bin("modalplan")
-        .unwrap()
+    let run = Modalplan::new()
         .args(["name", "llm/litellm@1"])
         .env("GITHUB_ACTIONS", "true")
         .env("REGISTRY_PASSWORD", "s3cr%t\nsecond-line")
-        .assert()
-        .success()
-        .stderr("::add-mask::s3cr%25t\n::add-mask::second-line\n")
-        .stdout("llm-litellm-v1\n");
+        .run();
+    run.assert_exit(0);
+    assert_eq!(
+        run.stderr(),
+        "::add-mask::s3cr%25t\n::add-mask::second-line\n"
+    );
+    assert_eq!(run.stdout(), "llm-litellm-v1\n");
 }
 
 #[test]
 fn outside_actions_no_mask_is_printed() {
-    Command::cargo_bin("modalplan")
-        .unwrap()
+    let run = Modalplan::new()
         .args(["name", "llm/litellm@1"])
         .env_remove("GITHUB_ACTIONS")
         .env("REGISTRY_PASSWORD", "hunter2")
-        .assert()
-        .success()
-        .stderr("")
-        .stdout("llm-litellm-v1\n");
+        .run();
+    run.assert_exit(0);
+    assert_eq!(run.stderr(), "");
+    assert_eq!(run.stdout(), "llm-litellm-v1\n");
 }

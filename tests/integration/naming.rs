@@ -1,8 +1,9 @@
 //! The shared naming vectors: the Rust implementation and `modalplan name` agree with every case.
 
-use assert_cmd::Command;
 use modalplan::naming::{AppName, ProcessorRef, SandboxOwner};
 use serde_json::{Value, json};
+
+use crate::support::run::Modalplan;
 
 fn vectors() -> Value {
     let text = std::fs::read_to_string(concat!(
@@ -82,12 +83,11 @@ fn the_binary_prints_the_same_names() {
         .take(12)
     {
         let expected = format!("{}\n", case["app_name"].as_str().unwrap());
-        Command::cargo_bin("modalplan")
-            .unwrap()
+        let run = Modalplan::new()
             .args(["name", "--", case["ref"].as_str().unwrap()])
-            .assert()
-            .success()
-            .stdout(expected);
+            .run();
+        run.assert_exit(0);
+        assert_eq!(run.stdout(), expected);
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::apply::{LITELLM_GOOD, LITELLM_SMOKE_ERROR, Project, describe, processor, row, text};
 use crate::support::emulator::ModalCli;
+use crate::support::run::Run;
 
 const LITELLM_GOOD_2: &str = "ghcr.io/acme/theory/llm-litellm@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
@@ -29,7 +30,7 @@ fn retries(stderr: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn plan(project: &Project, verbose: bool) -> std::process::Output {
+fn plan(project: &Project, verbose: bool) -> Run {
     let mut arguments = vec!["plan", "--no-registry-check", "--detailed-exitcode"];
     if verbose {
         arguments.insert(0, "-v");

@@ -7,9 +7,8 @@ use std::fs;
 use std::process::Output;
 use std::time::Duration;
 
-use assert_cmd::Command;
-
 use crate::support::registry::{ISSUER, PASSWORD, SERVICE, TestRegistry, TokenIssuer, USER};
+use crate::support::run::{Modalplan, Run};
 
 const REPOSITORY: &str = "acme/theory/pinned";
 const OLD: &str = "1111111111111111111111111111111111111111111111111111111111111111";
@@ -87,21 +86,18 @@ impl Project {
         }
     }
 
-    fn run(&self, arguments: &[&str]) -> Output {
-        Command::cargo_bin("modalplan")
-            .unwrap()
-            .args(["pin"])
-            .args(arguments)
+    /// `modalplan pin ARGUMENTS` in the project, with `ghcr.io` served by the test registry.
+    fn run(&self, arguments: &[&str]) -> Run {
+        Modalplan::new()
             .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
             .env("MODALPLAN_REGISTRY_URL_GHCR_IO", &self.url)
             .env_remove("MODALPLAN_REGISTRY_MIRROR")
-            .env_remove("GITHUB_ACTIONS")
             .env("REGISTRY_USERNAME", USER)
             .env("REGISTRY_PASSWORD", PASSWORD)
             .timeout(Duration::from_secs(60))
-            .output()
-            .expect("run modalplan pin")
+            .arg("pin")
+            .args(arguments)
+            .run()
     }
 
     fn manifest(&self) -> String {

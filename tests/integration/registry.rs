@@ -9,8 +9,6 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
-
 use modalplan::manifest::valid::ImageRef;
 use modalplan::registry::{Credentials, Registry, Unavailable};
 
@@ -18,6 +16,7 @@ use crate::support::emulator::{Emulator, ModalCli, workspace_seed};
 use crate::support::registry::{
     ISSUER, PASSWORD, SERVICE, TestRegistry, TokenIssuer, USER, digest_of,
 };
+use crate::support::run::Modalplan;
 
 /// Where the test images live, in the registry and (under `ghcr.io/`) in the manifest.
 const REPOSITORY: &str = "acme/theory/preflight";
@@ -149,22 +148,18 @@ fn write_manifest(dir: &Path, images: &[(&str, &str)]) {
     fs::write(dir.join("processors.toml"), text).unwrap();
 }
 
-fn plan_command(emulator: &Emulator, registry: &TestRegistry, dir: &Path) -> Command {
-    let mut command = Command::cargo_bin("modalplan").unwrap();
-    command
+/// `modalplan plan` in `dir` against `emulator`, with `ghcr.io` served by `registry`.
+fn plan_command(emulator: &Emulator, registry: &TestRegistry, dir: &Path) -> Modalplan {
+    Modalplan::new()
         .current_dir(dir)
-        .envs(emulator.envs())
-        .env("TZ", "UTC")
-        .env("NO_COLOR", "1")
+        .env_of(emulator)
         .env("MODALPLAN_REGISTRY_URL_GHCR_IO", registry.url())
         .env_remove("MODALPLAN_REGISTRY_MIRROR")
         .env_remove("MODALPLAN_OBSERVE")
         .env_remove("MODALPLAN_PYTHON")
-        .env_remove("GITHUB_ACTIONS")
         .env("REGISTRY_USERNAME", USER)
         .args(["plan", "--manifest", "processors.toml"])
-        .timeout(Duration::from_secs(120));
-    command
+        .timeout(Duration::from_secs(120))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -232,8 +227,7 @@ fn plan_against(registry: &TestRegistry) {
     // The right credentials: the amd64 image and the index with amd64 pass; the others are blocked.
     let output = plan_command(&emulator, registry, dir)
         .env("REGISTRY_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(text(&output.stderr), "");
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
@@ -261,8 +255,7 @@ fn plan_against(registry: &TestRegistry) {
     let wrong = "wrong-pw-3d9a-never-printed";
     let output = plan_command(&emulator, registry, dir)
         .env("REGISTRY_PASSWORD", wrong)
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(output.status.code(), Some(1));
     let refused =
         "the registry refused the credentials in REGISTRY_USERNAME/REGISTRY_PASSWORD (HTTP 401)";
@@ -288,8 +281,7 @@ fn plan_against(registry: &TestRegistry) {
         .env_remove("REGISTRY_USERNAME")
         .env_remove("REGISTRY_PASSWORD")
         .args(["--target", "preflight/amd64-image@1"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         text(&output.stdout),
@@ -314,8 +306,7 @@ fn plan_against(registry: &TestRegistry) {
             "preflight/multi-arch@1",
             "--detailed-exitcode",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(text(&output.stderr), "");
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(

@@ -7,10 +7,11 @@ use serde_json::{Value, json};
 
 use crate::apply::{LITELLM_GOOD, LITELLM_SMOKE_ERROR, Project, describe, processor, text};
 use crate::support::emulator::{ModalCli, workspace_seed};
+use crate::support::run::Run;
 
 const LITELLM_GOOD_2: &str = "ghcr.io/acme/theory/llm-litellm@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
-fn plan(project: &Project, extra: &[&str]) -> std::process::Output {
+fn plan(project: &Project, extra: &[&str]) -> Run {
     let mut arguments = vec!["plan", "--no-registry-check", "--detailed-exitcode"];
     arguments.extend_from_slice(extra);
     project.run(&arguments)

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::support::emulator::repo_root;
+use crate::support::run::{Modalplan, Run};
 
 const IMAGE: &str = "docker.io/acme/litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -43,40 +44,38 @@ impl FakeProject {
         fs::write(self.dir.path().join("processors.toml"), manifest).expect("manifest");
     }
 
-    pub fn command(&self, scenario: &str, arguments: &[&str]) -> std::process::Command {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
-        command
-            .args(arguments)
+    /// modalplan in the project's folder with the fake `modal` playing `scenario`.
+    pub fn modalplan(&self, scenario: &str, arguments: &[&str]) -> Modalplan {
+        Modalplan::new()
             .current_dir(self.dir.path())
             .env("MODALPLAN_MODAL_BIN", fake_bin())
             .env("MODALPLAN_OBSERVE", "cli")
             .env("FAKE_MODAL_DIR", self.fake.path())
             .env("FAKE_MODAL_SCENARIO", scenario)
-            .env("NO_COLOR", "1")
             .env("COLUMNS", "400")
             .env_remove("MODALPLAN_PYTHON")
-            .env_remove("GITHUB_ACTIONS")
             .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null());
-        command
+            .args(arguments)
     }
 
-    pub fn run(&self, scenario: &str, arguments: &[&str]) -> Output {
-        self.command(scenario, arguments)
-            .output()
-            .expect("run modalplan")
+    /// `modalplan` as a process to `spawn`, for tests that act while it runs.
+    pub fn command(&self, scenario: &str, arguments: &[&str]) -> std::process::Command {
+        self.modalplan(scenario, arguments).into_command()
+    }
+
+    pub fn run(&self, scenario: &str, arguments: &[&str]) -> Run {
+        self.modalplan(scenario, arguments).run()
     }
 
     /// Runs with the fake interpreter beside the fake `modal`, which takes release record writes
     /// (`records()`) and nothing else: no lock, so with `--no-lock`.
-    pub fn run_recording(&self, scenario: &str, arguments: &[&str]) -> Output {
-        self.command(scenario, arguments)
+    pub fn run_recording(&self, scenario: &str, arguments: &[&str]) -> Run {
+        self.modalplan(scenario, arguments)
             .env(
                 "MODALPLAN_PYTHON",
                 repo_root().join("tests/fixtures/fake_modal/python"),
             )
-            .output()
-            .expect("run modalplan")
+            .run()
     }
 
     /// The release record writes the fake interpreter took, oldest first.
@@ -579,17 +578,12 @@ fn a_secret_deleted_between_plan_and_apply_is_refused_as_a_stale_plan() {
     )
     .unwrap();
     let run = |arguments: &[&str]| {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"))
-            .args(arguments)
+        Modalplan::new()
             .current_dir(dir.path())
-            .envs(emulator.envs())
-            .env("TZ", "UTC")
-            .env("NO_COLOR", "1")
+            .env_of(&emulator)
             .env("COLUMNS", "400")
-            .env_remove("GITHUB_ACTIONS")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+            .args(arguments)
+            .run()
     };
     let plan = dir.path().join("plan.json");
     let output = run(&[

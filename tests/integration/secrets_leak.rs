@@ -6,12 +6,12 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Output;
 
 use serde_json::Value;
 
 use crate::support::argv::ArgvRecorder;
 use crate::support::emulator::{Emulator, ModalCli, repo_root, workspace_seed};
+use crate::support::run::{Modalplan, Run};
 
 const GOOD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const DEAD: &str = "ghcr.io/acme/theory/llm-litellm@sha256:dead00000000000000000000000000000000000000000000000000000000beef";
@@ -91,14 +91,11 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
     )
     .unwrap();
 
-    let run = |arguments: &[&str]| -> Output {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"))
-            .args(arguments)
+    let run = |arguments: &[&str]| -> Run {
+        Modalplan::new()
             .current_dir(project)
-            .envs(emulator.envs())
+            .env_of(&emulator)
             .envs(recorder.envs())
-            .env("TZ", "UTC")
-            .env("NO_COLOR", "1")
             .env("RUST_LOG", "debug")
             .env("USER", "leakcheck")
             .env("REGISTRY_USERNAME", "acme-bot")
@@ -108,9 +105,8 @@ fn no_secret_value_appears_in_anything_modalplan_writes() {
             .env("GITHUB_OUTPUT", &outputs)
             .env("OPENAI_API_KEY", SYNC_OPENAI)
             .env("LITELLM_API_BASE", SYNC_LITELLM)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run modalplan")
+            .args(arguments)
+            .run()
     };
     let plan_file = project.join("plan.json");
     let plan_path = plan_file.to_str().unwrap();

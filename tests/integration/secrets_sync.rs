@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::argv::ArgvRecorder;
 use crate::support::emulator::{Emulator, ModalCli, workspace_seed};
+use crate::support::run::{Modalplan, Run};
 
 const MANIFEST: &str = r#"version = 1
 
@@ -68,24 +69,24 @@ impl Setup {
     }
 
     /// `modalplan ARGS` with `values` in its environment (and nothing else of the test's).
-    fn run(&self, arguments: &[&str], values: &[(&str, &str)]) -> Output {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
-        command
-            .args(arguments)
-            .current_dir(self.project.path())
-            .envs(self.emulator.envs())
-            .envs(self.recorder.envs())
-            .env("NO_COLOR", "1")
-            .env("TZ", "UTC")
-            .env_remove("GITHUB_ACTIONS")
+    fn run(&self, arguments: &[&str], values: &[(&str, &str)]) -> Run {
+        let mut command = self
+            .modalplan()
             .env_remove("MODALPLAN_OBSERVE")
             .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null());
+            .args(arguments);
         for (key, _) in VALUES {
-            command.env_remove(key);
+            command = command.env_remove(key);
         }
-        command.envs(values.iter().copied());
-        command.output().expect("run modalplan")
+        command.envs(values.iter().copied()).run()
+    }
+
+    /// modalplan in the project, talking to the emulator through the argv recorder.
+    fn modalplan(&self) -> Modalplan {
+        Modalplan::new()
+            .current_dir(self.project.path())
+            .env_of(&self.emulator)
+            .envs(self.recorder.envs())
     }
 
     /// The secrets of one environment as the emulator holds them: name → key → value.
@@ -402,29 +403,22 @@ fn bad_input_is_refused_before_anything_is_written() {
 #[test]
 fn under_github_actions_every_value_is_masked_before_anything_else() {
     let setup = Setup::new(ModalCli::New);
-    let output = {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("modalplan"));
-        command
-            .args([
-                "-vv",
-                "secrets",
-                "sync",
-                "--env",
-                "dev",
-                "--only",
-                "REGISTRY_AUTH",
-            ])
-            .current_dir(setup.project.path())
-            .envs(setup.emulator.envs())
-            .envs(setup.recorder.envs())
-            .env("NO_COLOR", "1")
-            .env("GITHUB_ACTIONS", "true")
-            .env("REGISTRY_USERNAME", "sync-user-4e1a")
-            .env("REGISTRY_PASSWORD", "sync-password-9c2f")
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null());
-        command.output().expect("run modalplan")
-    };
+    let output = setup
+        .modalplan()
+        .args([
+            "-vv",
+            "secrets",
+            "sync",
+            "--env",
+            "dev",
+            "--only",
+            "REGISTRY_AUTH",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("REGISTRY_USERNAME", "sync-user-4e1a")
+        .env("REGISTRY_PASSWORD", "sync-password-9c2f")
+        .env_remove("RUST_LOG")
+        .run();
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let stderr = text(&output.stderr);
     // The credential mask of every command, then the values this sync read, before any other line.

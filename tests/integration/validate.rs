@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::support::run::{Modalplan, Run};
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,22 +21,6 @@ fn manifests_in(folder: &str) -> Vec<PathBuf> {
     paths
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The whole output, as snapshotted.
-    fn transcript(&self) -> String {
-        format!(
-            "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 fn modalplan(args: &[&str], dir: &Path) -> Run {
     modalplan_with(args, dir, &[])
 }
@@ -44,21 +28,11 @@ fn modalplan(args: &[&str], dir: &Path) -> Run {
 /// Outside GitHub Actions unless `env` sets `GITHUB_ACTIONS`, so that a CI runner does not change the
 /// snapshots.
 fn modalplan_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
-    let output = Command::cargo_bin("modalplan")
-        .unwrap()
-        .args(args)
+    Modalplan::new()
         .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("MODALPLAN_MANIFEST")
-        .env_remove("GITHUB_ACTIONS")
         .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+        .args(args)
+        .run()
 }
 
 fn validate(manifest: &Path, extra: &[&str]) -> Run {
@@ -79,8 +53,8 @@ fn every_invalid_manifest_fails_with_its_diagnostic() {
     for fixture in fixtures {
         let run = validate(&fixture, &[]);
         let name = fixture.file_stem().unwrap().to_str().unwrap();
-        assert_eq!(run.code, 1, "{name}: {}", run.transcript());
-        assert!(run.stdout.is_empty(), "{name}: {}", run.stdout);
+        assert_eq!(run.code(), Some(1), "{name}: {}", run.transcript());
+        assert!(run.stdout().is_empty(), "{name}: {}", run.stdout());
         insta::assert_snapshot!(format!("invalid__{name}"), run.transcript());
     }
 }
@@ -93,10 +67,10 @@ fn every_valid_manifest_passes_with_only_a_summary_line() {
     let mut summaries = String::new();
     for manifest in manifests {
         let run = validate(&manifest, &["--strict"]);
-        assert_eq!(run.code, 0, "{}", run.transcript());
-        assert_eq!(run.stderr, "", "{}", manifest.display());
-        assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
-        summaries.push_str(&run.stdout);
+        assert_eq!(run.code(), Some(0), "{}", run.transcript());
+        assert_eq!(run.stderr(), "", "{}", manifest.display());
+        assert_eq!(run.stdout().lines().count(), 1, "{}", run.stdout());
+        summaries.push_str(&run.stdout());
     }
     insta::assert_snapshot!(summaries, @r"
     tests/fixtures/manifests/valid/every-field.toml: valid (2 processors, 3 environments)
@@ -112,10 +86,10 @@ fn warnings_pass_unless_strict() {
     for fixture in manifests_in("tests/fixtures/manifests/warning") {
         let name = fixture.file_stem().unwrap().to_str().unwrap();
         let run = validate(&fixture, &[]);
-        assert_eq!(run.code, 0, "{name}");
+        assert_eq!(run.code(), Some(0), "{name}");
         insta::assert_snapshot!(format!("warning__{name}"), run.transcript());
         let strict = validate(&fixture, &["--strict"]);
-        assert_eq!(strict.code, 1, "{name}");
+        assert_eq!(strict.code(), Some(1), "{name}");
         insta::assert_snapshot!(format!("warning__{name}__strict"), strict.transcript());
     }
 }
@@ -126,7 +100,7 @@ fn json_format_lists_every_diagnostic_with_its_position() {
         Path::new("tests/fixtures/manifests/invalid/many-problems.toml"),
         &["--format", "json"],
     );
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code(), Some(1));
     insta::assert_snapshot!(run.transcript());
 }
 
@@ -136,7 +110,7 @@ fn github_format_annotates_each_line() {
         Path::new("tests/fixtures/manifests/invalid/many-problems.toml"),
         &["--format", "github"],
     );
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code(), Some(1));
     insta::assert_snapshot!(run.transcript());
 }
 
@@ -146,7 +120,7 @@ fn github_format_reports_warnings_as_warnings() {
         Path::new("tests/fixtures/manifests/warning/unused-secret.toml"),
         &["--format", "github"],
     );
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code(), Some(0));
     insta::assert_snapshot!(run.transcript());
 }
 
@@ -161,10 +135,10 @@ fn under_actions_errors_are_annotations_too_without_format_github() {
         repository(),
         &[("GITHUB_ACTIONS", "true")],
     );
-    assert_eq!(run.code, 1);
-    assert_eq!(run.stdout, "");
-    let annotations: Vec<&str> = run
-        .stderr
+    assert_eq!(run.code(), Some(1));
+    assert_eq!(run.stdout(), "");
+    let stderr = run.stderr();
+    let annotations: Vec<&str> = stderr
         .lines()
         .filter(|line| line.starts_with("::"))
         .collect();
@@ -193,8 +167,8 @@ fn under_actions_json_stays_alone_on_stdout_and_warnings_are_annotated() {
         repository(),
         &[("GITHUB_ACTIONS", "true")],
     );
-    assert_eq!(run.code, 0);
-    let parsed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(run.code(), Some(0));
+    let parsed: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(parsed.as_array().map(Vec::len), Some(1));
     insta::assert_snapshot!(run.transcript());
 }
@@ -210,8 +184,8 @@ fn outside_actions_no_annotation_is_written() {
         repository(),
         &[("GITHUB_ACTIONS", "false")],
     );
-    assert_eq!(run.code, 1);
-    assert!(!run.stderr.contains("::error"), "{}", run.stderr);
+    assert_eq!(run.code(), Some(1));
+    assert!(!run.stderr().contains("::error"), "{}", run.stderr());
 }
 
 #[test]
@@ -219,7 +193,7 @@ fn a_missing_manifest_is_named_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere").join("processors.toml");
     let run = validate(&missing, &[]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code(), Some(1));
     insta::with_settings!({filters => vec![(regex_escape(dir.path().to_str().unwrap()).as_str(), "[TEMP]")]}, {
         insta::assert_snapshot!(run.transcript());
     });
@@ -234,25 +208,25 @@ fn the_default_manifest_is_processors_toml_in_the_current_folder() {
     )
     .unwrap();
     let run = modalplan(&["validate"], dir.path());
-    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.code(), Some(0), "{}", run.transcript());
     assert_eq!(
-        run.stdout,
+        run.stdout(),
         "processors.toml: valid (1 processor, 1 environment)\n"
     );
-    assert_eq!(run.stderr, "");
+    assert_eq!(run.stderr(), "");
 }
 
 #[test]
 fn schema_prints_the_committed_schema() {
     let run = modalplan(&["schema"], repository());
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code(), Some(0));
     let committed =
         std::fs::read_to_string(repository().join("schemas/processors.schema.json")).unwrap();
     assert!(
-        run.stdout == committed,
+        run.stdout() == committed,
         "schemas/processors.schema.json is stale; regenerate it with\n\n    cargo run -- schema > schemas/processors.schema.json\n"
     );
-    assert_eq!(run.stderr, "");
+    assert_eq!(run.stderr(), "");
 }
 
 /// A literal path as a regex for insta filters.

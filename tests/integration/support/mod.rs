@@ -4,6 +4,8 @@ pub mod argv;
 pub mod emulator;
 pub mod github_api;
 pub mod registry;
+pub mod run;
+pub mod snapshot;
 
 /// The deploy tag modalplan gives `deployment` of `processor`: its fingerprint with the code the
 /// manifest's `[modal].workdir` holds now, as `plan` computes it.
