@@ -1,5 +1,6 @@
 //! The planner: a pure function from the validated manifest and what Modal has to a [`Plan`].
 
+mod compare;
 pub mod model;
 pub mod options;
 pub mod orphans;

@@ -18,11 +18,12 @@
 //! [`crate::backend::ObserveRequest`], which reads every candidate's live deployment with the managed
 //! apps', so an orphan's action carries it in `before` and apply re-checks it before a prune stops it.
 
-use crate::backend::OrphanNames;
+use crate::backend::{ObservedApp, OrphanNames};
 use crate::manifest::ValidManifest;
 use crate::naming::sanitize;
 
 use super::PlanOptions;
+use super::model::{Action, ActionKind, Live, Reason};
 
 /// The name shapes that mark an app as "named like ours" for one plan.
 #[derive(Debug, Clone)]
@@ -69,5 +70,42 @@ impl OrphanRule {
     /// The rule as data, for the backend to read candidates' histories with.
     pub fn names(&self) -> &OrphanNames {
         &self.names
+    }
+}
+
+/// The action of a deployed app the manifest does not name: left running, or stopped with `--prune`
+/// unless `protect` names it.
+pub(super) fn orphan_action(
+    manifest: &ValidManifest,
+    options: &PlanOptions,
+    environment: &str,
+    app_name: &str,
+    app: &ObservedApp,
+) -> Action {
+    let protected = manifest.protect.iter().any(|name| name == app_name);
+    let kind = if options.prune && !protected {
+        ActionKind::Stop
+    } else {
+        ActionKind::Orphan
+    };
+    let reasons = if options.prune && protected {
+        vec![Reason::Protected]
+    } else {
+        Vec::new()
+    };
+    Action {
+        environment: environment.to_owned(),
+        reference: None,
+        app_name: app_name.to_owned(),
+        kind,
+        reasons,
+        before: app.live.as_ref().map(|live| Live {
+            version: live.version,
+            tag: live.tag.clone(),
+            release: None,
+        }),
+        after: None,
+        blockers: Vec::new(),
+        promotion: None,
     }
 }
