@@ -10,10 +10,17 @@ use toml_edit::ImDocument;
 
 use super::diagnostics::Diagnostic;
 use super::document;
-use super::image::{self, ImageError};
 use super::schema;
 use crate::codes::Code;
 use crate::naming::ProcessorRef;
+
+mod rules;
+mod words;
+
+use rules::image_diagnostic;
+pub(crate) use rules::invalid_secret_name;
+pub(crate) use words::{did_you_mean, key_path};
+use words::{first_sentence, shape, table_name, toml_inline, toml_type_name, toml_type_of};
 
 /// Checks the document against the schema; empty when it conforms.
 pub fn check(toml: &ImDocument<String>, json: &Value) -> Vec<Diagnostic> {
@@ -369,183 +376,9 @@ impl Context<'_> {
     }
 }
 
-fn image_diagnostic(value: &str, span: Range<usize>) -> Option<Diagnostic> {
-    match image::parse(value) {
-        Err(ImageError::Unpinned(message)) => Some(
-            Diagnostic::error(Code::ErrImageUnpinned, message)
-                .with_label(span, "not pinned by digest")
-                .with_help(
-                    "pin the image by its digest, `registry/repository@sha256:<64 hex>`; `docker buildx imagetools inspect IMAGE:TAG` prints it",
-                ),
-        ),
-        Err(ImageError::Name(message)) => Some(
-            Diagnostic::error(Code::ErrManifestSchema, message)
-                .with_label(span, "")
-                .with_help("write `registry/repository@sha256:<64 hex>` in lowercase, e.g. `ghcr.io/acme/theory/llm-litellm@sha256:...`"),
-        ),
-        Ok(_) => None,
-    }
-}
-
-pub(crate) fn invalid_secret_name(name: &str, span: Range<usize>) -> Diagnostic {
-    Diagnostic::error(
-        Code::ErrInvalidSecretName,
-        format!("`{name}` is not a valid environment variable name"),
-    )
-    .with_label(span, "")
-    .with_help(format!(
-        "use uppercase letters, digits and `_`, not starting with a digit: `{}`",
-        env_var_name(name)
-    ))
-}
-
-/// The nearest valid environment variable name, as a suggestion.
-fn env_var_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|ch| {
-            if ch.is_ascii_alphanumeric() {
-                ch.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with(|ch: char| ch.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-/// The best close match among `candidates`, if one is close enough to be what was meant.
-pub(crate) fn did_you_mean<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(input, candidate), candidate))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
-}
-
-/// A pointer with array indexes and map keys replaced by `*`: `/processor/*/env/*/image/oci`.
-fn shape(pointer: &str) -> String {
-    let mut out = String::new();
-    let mut previous = "";
-    for segment in pointer.split('/').skip(1) {
-        out.push('/');
-        let is_map_key = (out == "/secrets/" && previous == "secrets")
-            || (previous == "env" && out.starts_with("/processor/"));
-        if is_map_key || segment.parse::<usize>().is_ok() {
-            out.push('*');
-        } else {
-            out.push_str(segment);
-        }
-        previous = segment;
-    }
-    out
-}
-
-/// A pointer as a TOML key path: `processor[0].image.oci`.
-pub(crate) fn key_path(pointer: &str) -> String {
-    let mut out = String::new();
-    for segment in pointer.split('/').skip(1) {
-        if segment.parse::<usize>().is_ok() {
-            out.push('[');
-            out.push_str(segment);
-            out.push(']');
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&segment.replace("~1", "/").replace("~0", "~"));
-        }
-    }
-    out
-}
-
-/// How a person would name the table at a pointer: `[modal]`, `[[processor]]`, `the top level`.
-fn table_name(pointer: &str) -> String {
-    if pointer.is_empty() {
-        return "the top level".to_owned();
-    }
-    let segments: Vec<&str> = pointer.split('/').skip(1).collect();
-    let is_array_entry = segments.last().is_some_and(|s| s.parse::<usize>().is_ok());
-    let keys: Vec<&str> = segments
-        .iter()
-        .copied()
-        .filter(|s| s.parse::<usize>().is_err())
-        .collect();
-    if is_array_entry {
-        format!("`[[{}]]`", keys.join("."))
-    } else {
-        format!("`[{}]`", keys.join("."))
-    }
-}
-
-fn toml_type_name(json_type: &str) -> &'static str {
-    match json_type {
-        "array" => "an array",
-        "boolean" => "a boolean",
-        "integer" => "an integer",
-        "number" => "a number",
-        "object" => "a table",
-        "string" => "a string",
-        _ => "a value",
-    }
-}
-
-fn toml_type_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "a float that is not a number",
-        Value::Bool(_) => "a boolean",
-        Value::Number(number) if number.is_f64() => "a float",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a table",
-    }
-}
-
-/// A JSON value written as a TOML inline value, for help lines.
-fn toml_inline(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .map(|(key, value)| format!("{key} = {}", toml_inline(value)))
-                .collect();
-            if fields.is_empty() {
-                "{}".to_owned()
-            } else {
-                format!("{{ {} }}", fields.join(", "))
-            }
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(toml_inline).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Number(number) if number.is_f64() => {
-            let text = number.to_string();
-            if text.contains('.') || text.contains('e') {
-                text
-            } else {
-                format!("{text}.0")
-            }
-        }
-        other => other.to_string(),
-    }
-}
-
-/// A schema description as a help line: the field's own words say what it takes.
-fn first_sentence(text: &str) -> String {
-    text.replace('\n', " ")
-}
-
 #[cfg(test)]
 mod tests {
+    use super::rules::env_var_name;
     use super::*;
 
     #[test]
