@@ -165,40 +165,18 @@ async def observe_environment(stub, limit, environment, wanted, orphans):
     return {"apps": apps, "secrets": secrets, "histories": dict(zip(names, histories))}
 
 
-async def read_lock(limit, environment):
-    """The apply lock's Dict entries of `environment`, never raising: a lock that cannot be read must not
-    fail the plan.
-
-    The Dict is looked up, never created (no Dict: no apply ever locked the environment), and read in one
-    stream of its few entries: two calls, the ones `modal dict items` makes."""
+async def read_dict(limit, environment, name):
+    """The entries of the Dict `name` in `environment`, never raising: what cannot be read must not fail
+    the plan. The Dict is looked up, never created (no Dict: modalplan never wrote one there), and read in
+    one stream of its entries: two calls, the ones `modal dict items` makes."""
     try:
         from modal.dict import _Dict
 
-        store = _Dict.from_name(LOCKS_DICT, environment_name=environment, create_if_missing=False)
+        store = _Dict.from_name(name, environment_name=environment, create_if_missing=False)
         entries = {}
         async with limit:
             async for key, value in store.items():
-                entries[key] = value
-        return {"entries": entries}
-    except Exception as error:  # noqa: BLE001
-        if isinstance(error, modal_exception.NotFoundError) or getattr(error, "status", None) == Status.NOT_FOUND:
-            return {"entries": {}}
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
-        return {"error": f"{type(error).__name__}: {message}"}
-
-
-async def read_releases(limit, environment):
-    """Every app's release records in `environment`, as the JSON texts modalplan wrote; never raising.
-
-    Looked up, never created; read in one stream, as `modal dict items` reads it."""
-    try:
-        from modal.dict import _Dict
-
-        store = _Dict.from_name(RELEASES_DICT, environment_name=environment, create_if_missing=False)
-        entries = {}
-        async with limit:
-            async for key, value in store.items():
-                if isinstance(key, str) and isinstance(value, str):
+                if isinstance(key, str):
                     entries[key] = value
         return {"entries": entries}
     except Exception as error:  # noqa: BLE001
@@ -206,6 +184,19 @@ async def read_releases(limit, environment):
             return {"entries": {}}
         message = getattr(error, "message", None) or str(error) or type(error).__name__
         return {"error": f"{type(error).__name__}: {message}"}
+
+
+async def read_lock(limit, environment):
+    """The apply lock's Dict entries of `environment` (modalplan reads the lock record out of them)."""
+    return await read_dict(limit, environment, LOCKS_DICT)
+
+
+async def read_releases(limit, environment):
+    """Every app's release records in `environment`, as the JSON texts modalplan wrote."""
+    found = await read_dict(limit, environment, RELEASES_DICT)
+    if "entries" in found:
+        found["entries"] = {key: value for key, value in found["entries"].items() if isinstance(value, str)}
+    return found
 
 
 async def record_release(request):
