@@ -1,10 +1,8 @@
 //! Who the caller is, for sandbox names: `$USER` (else `$GITHUB_ACTOR`) and the current git branch.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::naming::SandboxOwner;
 
 /// Why no sandbox name can be made.
@@ -19,36 +17,44 @@ pub enum SandboxError {
 }
 
 /// The caller, from the environment and git.
-pub fn current_owner() -> Result<SandboxOwner, SandboxError> {
+pub async fn current_owner() -> Result<SandboxOwner, SandboxError> {
     let user = crate::settings::env::user().ok_or(SandboxError::NoUser)?;
     let branch = match crate::settings::env::branch() {
         Some(branch) => branch,
-        None => git_branch()?,
+        None => git_branch().await?,
     };
     Ok(SandboxOwner { user, branch })
 }
 
 /// Where this run comes from, for its release records: the manifest, the commit of its repository and
 /// whether the tree is dirty (two `git` processes, once per run; `None` outside a git checkout), and who.
-pub fn provenance(manifest: &std::path::Path) -> crate::apply::Provenance {
+pub async fn provenance(manifest: &std::path::Path) -> crate::apply::Provenance {
     let folder = manifest
         .parent()
         .filter(|folder| !folder.as_os_str().is_empty())
         .unwrap_or_else(|| std::path::Path::new("."));
     let folder = folder.display().to_string();
-    let run = |arguments: &[&str]| {
-        let mut all = vec!["-C", folder.as_str()];
-        all.extend_from_slice(arguments);
-        git(&all)
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    let run = |arguments: &'static [&'static str]| {
+        let folder = folder.clone();
+        async move {
+            let mut all = vec!["-C", folder.as_str()];
+            all.extend_from_slice(arguments);
+            git(&all)
+                .await
+                .ok()
+                .filter(ProcessOutput::success)
+                .map(|output| output.stdout.trim().to_owned())
+        }
     };
-    let commit = run(&["rev-parse", "HEAD"]).filter(|commit| !commit.is_empty());
-    let dirty = commit
-        .as_ref()
-        .and_then(|_| run(&["status", "--porcelain", "--untracked-files=no"]))
-        .map(|status| !status.is_empty());
+    let commit = run(&["rev-parse", "HEAD"])
+        .await
+        .filter(|commit| !commit.is_empty());
+    let dirty = match &commit {
+        Some(_) => run(&["status", "--porcelain", "--untracked-files=no"])
+            .await
+            .map(|status| !status.is_empty()),
+        None => None,
+    };
     crate::apply::Provenance {
         manifest: Some(manifest.display().to_string()),
         commit,
@@ -57,14 +63,14 @@ pub fn provenance(manifest: &std::path::Path) -> crate::apply::Provenance {
     }
 }
 
-fn git_branch() -> Result<String, SandboxError> {
-    let output = git(&["rev-parse", "--abbrev-ref", "HEAD"]).map_err(SandboxError::NoBranch)?;
-    if !output.status.success() {
-        return Err(SandboxError::NoBranch(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ));
+async fn git_branch() -> Result<String, SandboxError> {
+    let output = git(&["rev-parse", "--abbrev-ref", "HEAD"])
+        .await
+        .map_err(SandboxError::NoBranch)?;
+    if !output.success() {
+        return Err(SandboxError::NoBranch(output.stderr.trim().to_owned()));
     }
-    let branch = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let branch = output.stdout.trim().to_owned();
     if branch.is_empty() || branch == "HEAD" {
         return Err(SandboxError::NoBranch("detached HEAD".into()));
     }
@@ -74,77 +80,31 @@ fn git_branch() -> Result<String, SandboxError> {
 /// How long one `git` command may run (a remote that does not answer, a credential prompt).
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs `git ARGS` with [`GIT_TIMEOUT`]; on timeout its process group is killed and the error says so.
-/// The error is a reason for a message: the OS error, or the timeout.
-pub fn git(arguments: &[&str]) -> Result<Output, String> {
-    git_with_timeout("git", arguments, GIT_TIMEOUT)
+/// Runs `git ARGS` with [`GIT_TIMEOUT`], through the one process runner (its own process group, killed
+/// whole at the timeout). The error is a reason for a message: the OS error, or the timeout.
+pub async fn git(arguments: &[&str]) -> Result<ProcessOutput, String> {
+    run_with_timeout("git", arguments, GIT_TIMEOUT).await
 }
 
-fn git_with_timeout(
+async fn run_with_timeout(
     program: &str,
     arguments: &[&str],
     timeout: Duration,
-) -> Result<Output, String> {
-    let mut child = Command::new(program)
-        .args(arguments)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+) -> Result<ProcessOutput, String> {
+    let spec = ProcessSpec {
+        argv: std::iter::once(program)
+            .chain(arguments.iter().copied())
+            .map(str::to_owned)
+            .collect(),
         // Never wait for a credential prompt.
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .process_group(0)
-        .spawn()
-        .map_err(|error| error.to_string())?;
-    let reader = |stream: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut stream) = stream {
-                let _ = stream.read_to_end(&mut bytes);
-            }
-            bytes
-        })
+        env: [("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned())].into(),
+        cwd: None,
+        timeout,
+        stdin: None,
     };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Ok(None) => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`{program} {}` did not finish within {}s",
-                    arguments.join(" "),
-                    timeout.as_secs()
-                ));
-            }
-            Err(error) => return Err(error.to_string()),
-        }
-    };
-    Ok(Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+    spec.run().await.map_err(|error| match error {
+        crate::backend::BackendError::CliMissing { reason, .. } => reason,
+        other => other.to_string(),
     })
 }
 
@@ -152,16 +112,20 @@ fn git_with_timeout(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_command_that_hangs_is_killed_at_its_timeout() {
-        let error = git_with_timeout("sleep", &["30"], Duration::from_secs(1)).unwrap_err();
+    #[tokio::test]
+    async fn a_command_that_hangs_is_killed_at_its_timeout() {
+        let error = run_with_timeout("sleep", &["30"], Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert_eq!(error, "`sleep 30` did not finish within 1s");
     }
 
-    #[test]
-    fn a_command_that_ends_gives_its_output() {
-        let output = git_with_timeout("echo", &["main"], Duration::from_secs(30)).unwrap();
-        assert!(output.status.success());
-        assert_eq!(output.stdout, b"main\n");
+    #[tokio::test]
+    async fn a_command_that_ends_gives_its_output() {
+        let output = run_with_timeout("echo", &["main"], Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(output.success());
+        assert_eq!(output.stdout, "main\n");
     }
 }

@@ -126,7 +126,7 @@ async fn execute(
         deploy_timeout: manifest.modal.deploy_timeout,
         protect: manifest.protect.clone(),
         grace_period: Duration::from_secs(args.grace_period),
-        provenance: crate::sandbox::provenance(&args.selection.manifest.manifest),
+        provenance: crate::sandbox::provenance(&args.selection.manifest.manifest).await,
     };
     let changes = plan
         .actions

@@ -31,7 +31,8 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     target::check_environment(&manifest, &target.environment)?;
     let processor = target::find_processor(&manifest, &target.reference)?;
     target::deployment(processor, &target.environment)?;
-    let app_name = target::app_name(processor, NameChoice::Sandbox, target.app_name.as_deref())?;
+    let app_name =
+        target::app_name(processor, NameChoice::Sandbox, target.app_name.as_deref()).await?;
     let sandbox = sandbox_manifest(&manifest, processor, &target.environment, args, &app_name)?;
     let reference = processor.reference.as_str().to_owned();
 
@@ -100,7 +101,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         deploy_timeout: sandbox.modal.deploy_timeout,
         protect: sandbox.protect.clone(),
         grace_period: GRACE_PERIOD,
-        provenance: crate::sandbox::provenance(&sandbox.path),
+        provenance: crate::sandbox::provenance(&sandbox.path).await,
     };
     let events: apply::EventSink = Arc::new(|event: &Event| {
         if !matches!(event, Event::Finished(_)) {

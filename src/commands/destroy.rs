@@ -19,7 +19,8 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
         processor,
         NameChoice::Sandbox,
         target_args.app_name.as_deref(),
-    )?;
+    )
+    .await?;
     let environment = target_args.environment.as_str();
     let app = app_name.as_str();
     if let Some(owner) = manifest
@@ -49,7 +50,7 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
         .stop(environment, app)
         .await
         .map_err(Error::backend)?;
-    let provenance = crate::sandbox::provenance(&target_args.manifest.manifest);
+    let provenance = crate::sandbox::provenance(&target_args.manifest.manifest).await;
     let record = ReleaseRecord {
         format: RECORD_FORMAT,
         app: app.to_owned(),

@@ -43,7 +43,7 @@ pub struct History {
 }
 
 pub async fn run(args: &HistoryArgs) -> Result<ExitStatus, Error> {
-    let (manifest, _, app_name) = target::release_target(&args.target)?;
+    let (manifest, _, app_name) = target::release_target(&args.target).await?;
     let environment = &args.target.environment;
     let backend = target::backend(&manifest);
     let (versions, (records, app)) = tokio::try_join!(

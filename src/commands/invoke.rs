@@ -33,7 +33,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
     } else {
         NameChoice::Sandbox
     };
-    let app_name = target::app_name(processor, choice, target.app_name.as_deref())?;
+    let app_name = target::app_name(processor, choice, target.app_name.as_deref()).await?;
     let backend = target::backend(&manifest);
 
     if real {

@@ -19,7 +19,7 @@ pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Error> {
     } else {
         NameChoice::Sandbox
     };
-    let app_name = target::app_name(processor, choice, target.app_name.as_deref())?;
+    let app_name = target::app_name(processor, choice, target.app_name.as_deref()).await?;
     let backend = target::backend(&manifest);
     let mut print_line = |line: &str| printer::stdout(&format!("{line}\n"));
     logs::stream_logs(

@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus, Error> {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Schema => Ok(validate::schema()),
-        Command::Name(args) => name::run(&args),
+        Command::Name(args) => name::run(&args).await,
         Command::Init(args) => init::run(&args),
         Command::Completions(args) => Ok(crate::commands::name::completions(args.shell)),
         Command::Man => name::man(),

@@ -9,14 +9,18 @@ use crate::naming::{AppName, ProcessorRef};
 use crate::printer;
 use crate::sandbox;
 
-pub fn run(args: &NameArgs) -> Result<ExitStatus, Error> {
-    let name = resolve(&args.reference, args.sandbox, args.app_name.as_deref())?;
+pub async fn run(args: &NameArgs) -> Result<ExitStatus, Error> {
+    let name = resolve(&args.reference, args.sandbox, args.app_name.as_deref()).await?;
     printer::stdout(&format!("{name}\n"));
     Ok(ExitStatus::Success)
 }
 
 /// The app name a people-facing command acts on: `--app-name` as given, else the sandbox or CI name.
-pub fn resolve(reference: &str, sandbox: bool, app_name: Option<&str>) -> Result<AppName, Error> {
+pub async fn resolve(
+    reference: &str,
+    sandbox: bool,
+    app_name: Option<&str>,
+) -> Result<AppName, Error> {
     let reference: ProcessorRef = reference
         .parse()
         .map_err(|error: crate::naming::NamingError| Error::InvalidRef(error.to_string()))?;
@@ -31,10 +35,12 @@ pub fn resolve(reference: &str, sandbox: bool, app_name: Option<&str>) -> Result
     if !sandbox {
         return Ok(app);
     }
-    let owner = sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
-        source: error,
-        help: None,
-    })?;
+    let owner = sandbox::current_owner()
+        .await
+        .map_err(|error| Error::NoSandboxOwner {
+            source: error,
+            help: None,
+        })?;
     Ok(owner.app_name(&app))
 }
 

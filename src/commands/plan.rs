@@ -109,10 +109,12 @@ pub async fn make_plan(
     if selection.sandbox {
         options.sandbox =
             Some(
-                sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
-                    source: error,
-                    help: None,
-                })?,
+                sandbox::current_owner()
+                    .await
+                    .map_err(|error| Error::NoSandboxOwner {
+                        source: error,
+                        help: None,
+                    })?,
             );
     }
     let backend = backend_for(&manifest);

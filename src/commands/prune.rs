@@ -29,7 +29,7 @@ pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
     let manifest = target::load_manifest(&args.manifest.manifest)?;
     let environment = args.environment.as_str();
     target::check_environment(&manifest, environment)?;
-    let branches = remote_branches(&args.remote)?;
+    let branches = remote_branches(&args.remote).await?;
     let backend = target::backend(&manifest);
     let mut request = ObserveRequest::default();
     request
@@ -105,18 +105,18 @@ pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
 }
 
 /// The branch names of `remote`, sanitized as sandbox names sanitize them.
-fn remote_branches(remote: &str) -> Result<BTreeSet<String>, Error> {
+async fn remote_branches(remote: &str) -> Result<BTreeSet<String>, Error> {
     let fail = |reason: String| Error::GitRemote {
         remote: remote.to_owned(),
         reason,
     };
-    let output = crate::sandbox::git(&["ls-remote", "--heads", "--", remote]).map_err(fail)?;
-    if !output.status.success() {
-        return Err(fail(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ));
+    let output = crate::sandbox::git(&["ls-remote", "--heads", "--", remote])
+        .await
+        .map_err(fail)?;
+    if !output.success() {
+        return Err(fail(output.stderr.trim().to_owned()));
     }
-    Ok(parse_heads(&String::from_utf8_lossy(&output.stdout)))
+    Ok(parse_heads(&output.stdout))
 }
 
 /// `<sha>\trefs/heads/<name>` lines → sanitized names.

@@ -16,7 +16,7 @@ use crate::manifest::valid::Processor;
 use crate::printer;
 
 pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
-    let (manifest, processor, app_name) = target::release_target(&args.target)?;
+    let (manifest, processor, app_name) = target::release_target(&args.target).await?;
     let environment = args.target.environment.as_str();
     let app = app_name.as_str();
     let backend = target::backend(&manifest);
@@ -58,7 +58,7 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
         .as_ref()
         .and_then(|deployment| deployment.tag.clone())
         .unwrap_or_default();
-    let provenance = crate::sandbox::provenance(&args.target.manifest.manifest);
+    let provenance = crate::sandbox::provenance(&args.target.manifest.manifest).await;
     let record = ReleaseRecord {
         format: RECORD_FORMAT,
         app: app.to_owned(),

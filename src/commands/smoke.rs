@@ -43,7 +43,7 @@ pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Error> {
     };
     let mut checks = Vec::new();
     for processor in &processors {
-        let app_name = target::app_name(processor, choice, None)?;
+        let app_name = target::app_name(processor, choice, None).await?;
         let smoke = processor.deployments[&args.environment].smoke.clone();
         checks.push((*processor, app_name, smoke));
     }

@@ -29,10 +29,12 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
     if args.sandbox {
         options.sandbox =
             Some(
-                crate::sandbox::current_owner().map_err(|error| Error::NoSandboxOwner {
-                    source: error,
-                    help: Some("set USER and run in a git checkout"),
-                })?,
+                crate::sandbox::current_owner()
+                    .await
+                    .map_err(|error| Error::NoSandboxOwner {
+                        source: error,
+                        help: Some("set USER and run in a git checkout"),
+                    })?,
             );
     }
     let backend = target::backend(&manifest);

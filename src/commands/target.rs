@@ -140,7 +140,7 @@ pub enum NameChoice {
 }
 
 /// `--app-name` as given (checked against Modal's rules), else the sandbox or CI name of the processor.
-pub fn app_name(
+pub async fn app_name(
     processor: &Processor,
     choice: NameChoice,
     app_name: Option<&str>,
@@ -155,10 +155,12 @@ pub fn app_name(
     match choice {
         NameChoice::Ci => Ok(processor.app_name.clone()),
         NameChoice::Sandbox => {
-            let owner = sandbox::current_owner().map_err(|source| Error::NoSandboxOwner {
-                source,
-                help: Some("set USER and run in a git checkout, or pass --app-name NAME"),
-            })?;
+            let owner = sandbox::current_owner()
+                .await
+                .map_err(|source| Error::NoSandboxOwner {
+                    source,
+                    help: Some("set USER and run in a git checkout, or pass --app-name NAME"),
+                })?;
             Ok(owner.app_name(&processor.app_name))
         }
     }
@@ -166,7 +168,7 @@ pub fn app_name(
 
 /// The app a release command (`history`, `rollback`) works on: `--app-name`, the sandbox name with
 /// `--sandbox`, else the CI name.
-pub fn release_target(
+pub async fn release_target(
     args: &crate::cli::ReleaseTargetArgs,
 ) -> Result<(ValidManifest, Processor, AppName), Error> {
     let manifest = load_manifest(&args.manifest.manifest)?;
@@ -177,7 +179,7 @@ pub fn release_target(
     } else {
         NameChoice::Ci
     };
-    let app_name = app_name(&processor, choice, args.app_name.as_deref())?;
+    let app_name = app_name(&processor, choice, args.app_name.as_deref()).await?;
     Ok((manifest, processor, app_name))
 }
 
