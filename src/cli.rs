@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::settings::ColorChoice;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Plan and apply deployments of processors to Modal from one declarative manifest.
@@ -18,13 +19,6 @@ pub struct Cli {
     /// More detail on standard error (repeat for more); `RUST_LOG` works too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
 }
 
 /// The manifest to read.

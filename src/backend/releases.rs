@@ -9,7 +9,15 @@
 use std::collections::BTreeMap;
 
 use crate::code::CodeFile;
-use crate::plan::model::RuntimeSpec;
+
+/// Runtime settings exported to the deploy.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeSpec {
+    pub cpu: Option<f64>,
+    pub memory_mb: Option<u32>,
+    pub gpu: Option<String>,
+    pub timeout_s: Option<u32>,
+}
 
 /// The Dict of release records in each environment.
 pub const RELEASES_DICT: &str = "modalplan-releases";

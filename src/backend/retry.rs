@@ -83,7 +83,7 @@ impl Default for RetryPolicy {
 }
 
 /// A deploy that failed transiently before publishing is tried once more unless the manifest says.
-pub const DEFAULT_DEPLOY_RETRIES: u32 = 1;
+pub use crate::manifest::valid::DEFAULT_DEPLOY_RETRIES;
 
 /// The reason `error` is worth trying again, or `None`.
 pub fn reason(error: &BackendError) -> Option<&str> {

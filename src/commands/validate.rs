@@ -75,7 +75,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitStatus, Error> {
             printer::stderr(&summary);
         }
         DiagnosticFormat::Github => {
-            printer::stdout(&render::github(&diagnostics));
+            printer::stdout(&crate::github::annotate::github(&diagnostics));
             printer::stderr(&summary);
         }
     }

@@ -4,8 +4,7 @@
 //! commands from both streams), so `--format json > plan.json` stays clean.
 
 use super::actions::{Annotation, Level, annotation_commands, is_github_actions};
-use crate::manifest::Diagnostic;
-use crate::manifest::render;
+use crate::manifest::{Diagnostic, Severity};
 use crate::plan::model::{ActionKind, Plan};
 
 /// The manifest's diagnostics as annotations, under GitHub Actions only.
@@ -16,7 +15,37 @@ pub fn manifest_diagnostics(
     if diagnostics.is_empty() || !is_github_actions(lookup) {
         return String::new();
     }
-    render::github(diagnostics)
+    github(diagnostics)
+}
+
+/// GitHub workflow commands (`::error file=F,line=L,col=C,title=CODE::message`), one a line, within
+/// GitHub's cap of annotations per step (the GitHub module escapes and caps them).
+pub fn github(diagnostics: &[Diagnostic]) -> String {
+    let annotations: Vec<Annotation> = diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let level = match diagnostic.severity {
+                Severity::Error => Level::Error,
+                Severity::Warning => Level::Warning,
+            };
+            let mut message = diagnostic.message.clone();
+            if let Some(help) = &diagnostic.help {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            let mut annotation = Annotation::new(level, message).title(diagnostic.code.as_str());
+            if let Some(file) = diagnostic.file() {
+                annotation = annotation.file(file);
+            }
+            if let Some(position) = diagnostic.position() {
+                annotation = annotation
+                    .at(position.line, position.column)
+                    .to(position.end_line, position.end_column);
+            }
+            annotation
+        })
+        .collect();
+    annotation_commands(&annotations)
 }
 
 /// Each blocker of a plan as an error on the manifest, at the `ref` line of its processor when the

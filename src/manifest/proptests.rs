@@ -31,7 +31,7 @@ fn exercise(text: &str) {
     let _ = render::human(&diagnostics, Style::Plain);
     let _ = render::human(&diagnostics, Style::Terminal);
     let _ = render::json(&diagnostics);
-    let _ = render::github(&diagnostics);
+    let _ = crate::github::annotate::github(&diagnostics);
 }
 
 /// One edit of a text: delete, insert or replace a range, or duplicate a line.

@@ -3,8 +3,7 @@
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use super::diagnostics::{Diagnostic, Severity};
-use crate::github::actions::{Annotation, Level, annotation_commands};
+use super::diagnostics::Diagnostic;
 
 /// Width diagnostics are wrapped at, fixed so output does not depend on the terminal.
 pub const WIDTH: usize = 100;
@@ -64,34 +63,4 @@ pub fn json(diagnostics: &[Diagnostic]) -> String {
     let mut text = serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".to_owned());
     text.push('\n');
     text
-}
-
-/// GitHub workflow commands (`::error file=F,line=L,col=C,title=CODE::message`), one a line, within
-/// GitHub's cap of annotations per step (the GitHub module escapes and caps them).
-pub fn github(diagnostics: &[Diagnostic]) -> String {
-    let annotations: Vec<Annotation> = diagnostics
-        .iter()
-        .map(|diagnostic| {
-            let level = match diagnostic.severity {
-                Severity::Error => Level::Error,
-                Severity::Warning => Level::Warning,
-            };
-            let mut message = diagnostic.message.clone();
-            if let Some(help) = &diagnostic.help {
-                message.push_str("\nhelp: ");
-                message.push_str(help);
-            }
-            let mut annotation = Annotation::new(level, message).title(diagnostic.code.as_str());
-            if let Some(file) = diagnostic.file() {
-                annotation = annotation.file(file);
-            }
-            if let Some(position) = diagnostic.position() {
-                annotation = annotation
-                    .at(position.line, position.column)
-                    .to(position.end_line, position.end_column);
-            }
-            annotation
-        })
-        .collect();
-    annotation_commands(&annotations)
 }

@@ -101,6 +101,10 @@ impl ValidManifest {
     }
 }
 
+/// `[modal].deploy_retries` when the manifest does not say: a deploy that failed transiently before
+/// publishing is tried once more.
+pub const DEFAULT_DEPLOY_RETRIES: u32 = 1;
+
 /// The `[modal]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModalSettings {

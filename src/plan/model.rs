@@ -178,14 +178,8 @@ pub struct Desired {
     pub smoke: Option<SmokeSpec>,
 }
 
-/// Runtime settings exported to the deploy.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RuntimeSpec {
-    pub cpu: Option<f64>,
-    pub memory_mb: Option<u32>,
-    pub gpu: Option<String>,
-    pub timeout_s: Option<u32>,
-}
+/// Runtime settings exported to the deploy (defined beside the release record, which keeps them).
+pub use crate::backend::releases::RuntimeSpec;
 
 /// A smoke check.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

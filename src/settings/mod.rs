@@ -19,8 +19,15 @@ pub const GRACE_PERIOD: Duration = Duration::from_secs(GRACE_PERIOD_SECONDS);
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
-use crate::cli::ColorChoice;
 use crate::manifest::render::Style;
+
+/// `--color`: whether diagnostics are drawn in colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 /// `--color`, decided once by `main` before any command runs.
 static COLOR: OnceLock<ColorChoice> = OnceLock::new();

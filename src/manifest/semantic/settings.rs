@@ -79,7 +79,7 @@ impl Checker {
             deploy_retries: modal
                 .deploy_retries
                 .as_ref()
-                .map_or(crate::backend::retry::DEFAULT_DEPLOY_RETRIES, |retries| {
+                .map_or(crate::manifest::valid::DEFAULT_DEPLOY_RETRIES, |retries| {
                     u32::from(*retries.get_ref())
                 }),
         }
