@@ -13,6 +13,7 @@ pub mod error;
 pub mod exit;
 pub mod fingerprint;
 pub mod github;
+pub mod history;
 pub mod interrupt;
 pub mod manifest;
 pub mod naming;

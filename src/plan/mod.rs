@@ -1,6 +1,7 @@
 //! The planner: a pure function from the validated manifest and what Modal has to a [`Plan`].
 
 mod compare;
+pub mod gate_words;
 pub mod model;
 pub mod options;
 pub mod orphans;

@@ -10,9 +10,9 @@ use crate::fingerprint::{Fingerprint, FingerprintInputs};
 use crate::manifest::ValidManifest;
 use crate::manifest::valid::{Deployment, Processor};
 use crate::promotion::PromotionCheck;
-use crate::render;
 
 use super::compare::{compare, desired};
+use super::gate_words;
 use super::model::{
     Action, ActionKind, EnvironmentLock, Finding, Live, ManifestIdentity, PLAN_FORMAT_VERSION, Plan,
 };
@@ -246,9 +246,9 @@ impl Context<'_> {
     ) -> Option<PromotionCheck> {
         let mut check = self.promotion_check(processor, app_name, tag)?;
         if let Some(wait) = check.wait() {
-            let finding = render::promotion::finding(
+            let finding = gate_words::finding(
                 wait,
-                &render::promotion::Subject {
+                &gate_words::Subject {
                     app_name,
                     reference: processor.reference.as_str(),
                     environment: self.environment,
@@ -257,7 +257,7 @@ impl Context<'_> {
             );
             if self.options.skip_promotion_check {
                 check.skipped = true;
-                warnings.push(render::promotion::skipped(&finding));
+                warnings.push(gate_words::skipped(&finding));
             } else {
                 blockers.push(finding);
             }

@@ -3,7 +3,7 @@
 use comfy_table::presets::NOTHING;
 use comfy_table::{ContentArrangement, Table};
 
-use crate::commands::history::History;
+use crate::history::History;
 
 /// The releases as an aligned table, with a heading line.
 pub fn text(history: &History) -> String {
