@@ -23,5 +23,6 @@ pub mod promotion;
 pub mod registry;
 pub mod render;
 pub mod sandbox;
+pub mod saved_plan;
 pub mod settings;
 pub mod smoke;

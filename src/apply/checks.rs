@@ -30,8 +30,8 @@ pub(super) fn moved_since_plan(
             "`{}` in `{}` changed since the plan ({} then, {} now): another apply may be running; {untouched}, plan again",
             action.app_name,
             action.environment,
-            crate::render::words::planned_deployment(action.before.as_ref()),
-            crate::render::words::live_deployment(live)
+            crate::plan::words::planned_deployment(action.before.as_ref()),
+            crate::plan::words::live_deployment(live)
         ),
     ))
 }

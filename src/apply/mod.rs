@@ -4,7 +4,6 @@
 //! The executor never prints: it sends [`Event`]s to a sink the command renders, and returns an
 //! [`ApplyReport`].
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +19,6 @@ pub mod lock;
 mod record;
 mod recover;
 pub mod report;
-pub mod saved;
 #[cfg(test)]
 mod tests;
 
@@ -104,13 +102,6 @@ pub enum Event {
     Finished(AppReport),
     /// A Ctrl-C or SIGTERM arrived: nothing new starts.
     Interrupted { grace_period: Duration },
-}
-
-impl fmt::Display for Event {
-    /// The progress line (see [`crate::render::apply::event`]).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::render::apply::event(self))
-    }
 }
 
 /// Where events go.

@@ -98,7 +98,7 @@ pub(super) fn records(
                 .filter(|check| check.skipped)
                 .and_then(|check| {
                     let wait = check.wait()?;
-                    Some(crate::render::promotion::short(wait, &check.upstream))
+                    Some(crate::plan::gate_words::short(wait, &check.upstream))
                 }),
             ..base(version, desired.tag.clone(), ReleaseOperation::Deploy)
         })

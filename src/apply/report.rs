@@ -61,13 +61,6 @@ pub enum Outcome {
     NotStarted,
 }
 
-impl Outcome {
-    /// How the summary names it (see [`crate::render::apply::outcome`]).
-    pub fn describe(&self) -> String {
-        crate::render::apply::outcome(*self)
-    }
-}
-
 /// One error met while applying an app.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AppError {

@@ -47,11 +47,12 @@ async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
                     Error::from(errors)
                 })?
                 .manifest;
-            let mut plan = apply::saved::load(path).map_err(|error| Error::SavedPlan { error })?;
+            let mut plan =
+                crate::saved_plan::load(path).map_err(|error| Error::SavedPlan { error })?;
             // Its notes of locks held when it was made are old news: this apply takes the locks.
             plan.locks.clear();
             let code = super::plan::code_snapshot(&manifest)?;
-            apply::saved::check_current(
+            crate::saved_plan::check_current(
                 &plan,
                 &manifest.sha256,
                 &code,
@@ -59,7 +60,7 @@ async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
             )
             .await
             .map_err(|error| match error {
-                apply::saved::SavedPlanError::Backend(error) => Error::backend(error),
+                crate::saved_plan::SavedPlanError::Backend(error) => Error::backend(error),
                 other => Error::SavedPlan { error: other },
             })?;
             (manifest, plan)
@@ -142,7 +143,7 @@ async fn execute(
     let sink: EventSink = {
         let progress = Arc::clone(&progress);
         Arc::new(move |event: &Event| {
-            progress.line(&event.to_string());
+            progress.line(&crate::render::apply::event(event));
             if let Event::Finished(app) = event {
                 if !matches!(app.kind, ActionKind::NoOp | ActionKind::Orphan) {
                     progress.advance();

@@ -99,7 +99,7 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
         .ok()?
         .manifest;
     let environments = match &args.plan_file {
-        Some(path) => crate::apply::saved::load(path).ok()?.environments,
+        Some(path) => crate::saved_plan::load(path).ok()?.environments,
         None => PlanOptions::select(
             &manifest,
             &args.selection.environments,

@@ -105,7 +105,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
     };
     let events: apply::EventSink = Arc::new(|event: &Event| {
         if !matches!(event, Event::Finished(_)) {
-            printer::stderr(&format!("{event}\n"));
+            printer::stderr(&format!("{}\n", crate::render::apply::event(event)));
         }
     });
     let backend: Arc<dyn ModalBackend> = backend;
@@ -136,7 +136,7 @@ fn deployed(
     let target = &args.target;
     let version = match app.outcome {
         Outcome::Deployed { version } => format!("v{version}"),
-        other => other.describe(),
+        other => crate::render::apply::outcome(other),
     };
     let smoke = if args.no_smoke {
         "smoke check skipped"
@@ -188,7 +188,7 @@ fn blocked(action: &crate::plan::Action, app_name: &AppName, environment: &str) 
 fn failure(app: &AppReport, reference: &str, app_name: &AppName, environment: &str) -> String {
     format!(
         "error: deploy of {reference} as `{app_name}` to `{environment}` failed; {}\n{}",
-        app.outcome.describe(),
+        crate::render::apply::outcome(app.outcome),
         crate::render::apply::errors(app)
     )
 }

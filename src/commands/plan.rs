@@ -189,7 +189,7 @@ pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
 }
 
 fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
-    crate::apply::saved::save(path, plan).map_err(|error| Error::PlanNotWritten {
+    crate::saved_plan::save(path, plan).map_err(|error| Error::PlanNotWritten {
         path: path.to_owned(),
         source: error,
     })

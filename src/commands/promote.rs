@@ -1,5 +1,5 @@
 //! `modalplan promote --from UP --to DOWN [--ref R]... [--check]`: pins in the downstream environment's
-//! overrides the images live upstream that the gate lets through (see [`crate::promotion::promote`]),
+//! overrides the images live upstream that the gate lets through (see [`crate::plan::promote`]),
 //! so that promotion is a reviewed commit of the manifest. One read of Modal, then one atomic write.
 
 use std::fmt::Write as _;
@@ -14,8 +14,8 @@ use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::manifest::{self, ValidManifest};
 use crate::plan::PlanOptions;
+use crate::plan::promote::{self, Candidate, Outcome};
 use crate::printer;
-use crate::promotion::promote::{self, Candidate, Outcome};
 use crate::render::promotion::{promote_line, promote_summary};
 
 pub async fn run(args: &PromoteArgs) -> Result<ExitStatus, Error> {

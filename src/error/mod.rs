@@ -6,7 +6,6 @@ use std::fmt;
 mod fix;
 use std::path::PathBuf;
 
-use crate::apply::saved::SavedPlanError;
 use crate::backend::BackendError;
 use crate::backend::lock::LockRecord;
 use crate::code::CodeError;
@@ -15,6 +14,7 @@ use crate::exit::ExitStatus;
 use crate::manifest::ManifestErrors;
 use crate::plan::options::SelectionError;
 use crate::sandbox::SandboxError;
+use crate::saved_plan::SavedPlanError;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

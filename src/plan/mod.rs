@@ -6,6 +6,8 @@ pub mod model;
 pub mod options;
 pub mod orphans;
 pub mod planner;
+pub mod promote;
+pub mod words;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

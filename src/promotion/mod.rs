@@ -7,7 +7,6 @@
 
 pub mod clock;
 pub mod gate;
-pub mod promote;
 
 pub use gate::{Upstream, Verdict, Wait};
 

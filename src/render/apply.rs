@@ -96,7 +96,7 @@ fn write_event(f: &mut String, event: &Event) -> std::fmt::Result {
                 "{}/{}: {}",
                 app.environment,
                 app.app_name,
-                app.outcome.describe()
+                outcome(app.outcome)
             )?;
             if let Some(error) = app.errors.first() {
                 write!(f, " ({}: {})", error.code, error.message)?;
@@ -139,7 +139,7 @@ pub fn text(report: &ApplyReport) -> String {
             "{} ({}): {}",
             app.app_name,
             app.environment,
-            app.outcome.describe()
+            outcome(app.outcome)
         );
         out.push_str(&errors(app));
     }
@@ -197,7 +197,7 @@ pub fn summary_line(report: &ApplyReport) -> String {
 }
 
 fn outcome_word(app: &AppReport) -> String {
-    let described = app.outcome.describe();
+    let described = outcome(app.outcome);
     match app.errors.first() {
         Some(error) => format!("{described} ({})", error.code),
         None => described,

@@ -3,7 +3,7 @@
 
 use crate::plan::Plan;
 use crate::plan::model::Action;
-use crate::promotion::promote::{Candidate, Outcome};
+use crate::plan::promote::{Candidate, Outcome};
 use crate::promotion::{PromotionCheck, Verdict};
 
 // The words of a wait itself are the plan's (the planner writes its findings); shown here too.

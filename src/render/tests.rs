@@ -268,11 +268,11 @@ fn json_lists_held_locks_last_and_leaves_the_field_out_without_one() {
     );
     // A saved plan with a lock reads back whole, its integrity intact.
     assert_eq!(
-        crate::apply::saved::parse("plan.json", json.as_bytes()),
+        crate::saved_plan::parse("plan.json", json.as_bytes()),
         Ok(held)
     );
     // Without one the document is the one modalplan wrote before the field existed.
     let free = super::json(&up_to_date_plan(LockState::Free));
     assert!(!free.contains("\"locks\""), "{free}");
-    assert!(crate::apply::saved::parse("plan.json", free.as_bytes()).is_ok());
+    assert!(crate::saved_plan::parse("plan.json", free.as_bytes()).is_ok());
 }

@@ -2,9 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::backend::DeploymentRecord;
 use crate::backend::lock::LockRecord;
-use crate::plan::model::{ActionKind, Live, Reason, Summary};
+use crate::plan::model::{ActionKind, Reason, Summary};
 
 /// The summary line: `Plan: 1 to create, 2 to update, 0 to stop, 0 blocked.`, or the no-change line,
 /// which names the manifest as given (`--manifest`).
@@ -162,20 +161,5 @@ pub fn lock_note(environment: &str, lock: &LockRecord) -> String {
     )
 }
 
-/// The deployment a plan saw: `v3 tagged mp2-…`, `v1 untagged` or `absent`.
-pub fn planned_deployment(before: Option<&Live>) -> String {
-    deployment(before.map(|live| (live.version, live.tag.as_deref())))
-}
-
-/// The deployment live now, in the same words as [`planned_deployment`].
-pub fn live_deployment(live: Option<&DeploymentRecord>) -> String {
-    deployment(live.map(|live| (live.version, live.tag.as_deref())))
-}
-
-fn deployment(deployment: Option<(u32, Option<&str>)>) -> String {
-    match deployment {
-        None => "absent".to_owned(),
-        Some((version, Some(tag))) => format!("v{version} tagged {tag}"),
-        Some((version, None)) => format!("v{version} untagged"),
-    }
-}
+// The words of a deployment are the plan's (its checks before a deploy use them too).
+pub use crate::plan::words::{live_deployment, planned_deployment};

@@ -127,7 +127,10 @@ async fn run_with(
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink_events = Arc::clone(&events);
     let sink: EventSink = Arc::new(move |event: &Event| {
-        sink_events.lock().unwrap().push(event.to_string());
+        sink_events
+            .lock()
+            .unwrap()
+            .push(crate::render::apply::event(event));
     });
     let report = execute(Arc::new(backend.clone()), plan, settings, interrupt, sink).await;
     let events = events.lock().unwrap().clone();
@@ -141,7 +144,7 @@ fn outcomes(report: &ApplyReport) -> Vec<(String, String, Vec<Code>)> {
         .map(|app| {
             (
                 app.app_name.clone(),
-                app.outcome.describe(),
+                crate::render::apply::outcome(app.outcome),
                 app.errors.iter().map(|error| error.code).collect(),
             )
         })

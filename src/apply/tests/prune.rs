@@ -53,7 +53,7 @@ async fn an_orphan_planned_without_its_history_is_stopped_whatever_version_is_li
         ..create(app)
     };
     let saved_plan = plan(vec![orphan("old-v1"), orphan("gone-v1")]);
-    saved::check_current(
+    crate::saved_plan::check_current(
         &saved_plan,
         "sha256:00",
         &crate::code::CodeSnapshot::default(),

@@ -48,7 +48,10 @@ async fn a_failed_smoke_check_of_an_update_is_rolled_back_and_the_rollback_check
             live: Some(4)
         }
     );
-    assert_eq!(app.outcome.describe(), "rolled back to v2 (live as v4)");
+    assert_eq!(
+        crate::render::apply::outcome(app.outcome),
+        "rolled back to v2 (live as v4)"
+    );
     assert_eq!(app.errors.len(), 1);
     assert_eq!(app.errors[0].code, Code::ErrSmokeFailed);
     assert_eq!(
@@ -215,7 +218,10 @@ async fn a_failed_create_is_stopped_and_with_no_rollback_it_is_left_failed() {
         run_b.report.apps[0].outcome,
         Outcome::LeftFailed { version: Some(2) }
     );
-    assert_eq!(run_b.report.apps[0].outcome.describe(), "left failed at v2");
+    assert_eq!(
+        crate::render::apply::outcome(run_b.report.apps[0].outcome),
+        "left failed at v2"
+    );
 }
 
 #[tokio::test]

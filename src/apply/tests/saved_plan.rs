@@ -9,7 +9,7 @@ async fn a_saved_plan_is_current_when_every_app_is_as_planned() {
         .with_secret("main", "OPENAI_API_KEY")
         .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
-    saved::check_current(
+    crate::saved_plan::check_current(
         &saved,
         "sha256:00",
         &crate::code::CodeSnapshot::default(),
@@ -25,7 +25,7 @@ async fn a_saved_plan_is_stale_when_a_secret_it_attaches_was_deleted() {
         .with_app("main", "a", &[Some(OLD_TAG)])
         .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
-    let error = saved::check_current(
+    let error = crate::saved_plan::check_current(
         &saved,
         "sha256:00",
         &crate::code::CodeSnapshot::default(),
@@ -49,7 +49,7 @@ async fn a_saved_plan_is_stale_when_the_manifest_or_an_app_changed() {
         .with_secret("main", "OPENAI_API_KEY")
         .with_secret("main", "REGISTRY_AUTH");
     let saved = plan(vec![update("a", 1), create("b")]);
-    let error = saved::check_current(
+    let error = crate::saved_plan::check_current(
         &saved,
         "sha256:11",
         &crate::code::CodeSnapshot::default(),
@@ -62,7 +62,7 @@ async fn a_saved_plan_is_stale_when_the_manifest_or_an_app_changed() {
         error.to_string(),
         "the plan is stale: the manifest changed since it was made (sha256:00 then, sha256:11 now); plan again"
     );
-    let error = saved::check_current(
+    let error = crate::saved_plan::check_current(
         &saved,
         "sha256:00",
         &crate::code::CodeSnapshot::default(),
@@ -86,11 +86,11 @@ fn a_plan_file_round_trips_and_a_foreign_one_is_refused() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("plan.json");
     let original = plan(vec![update("a", 1), create("b")]);
-    saved::save(&path, &original).unwrap();
-    assert_eq!(saved::load(&path).unwrap(), original);
+    crate::saved_plan::save(&path, &original).unwrap();
+    assert_eq!(crate::saved_plan::load(&path).unwrap(), original);
 
     std::fs::write(&path, r#"{"format_version": 9}"#).unwrap();
-    let error = saved::load(&path).unwrap_err();
+    let error = crate::saved_plan::load(&path).unwrap_err();
     assert_eq!(error.code(), Code::ErrPlanFile);
     assert_eq!(
         error.to_string(),
@@ -100,7 +100,10 @@ fn a_plan_file_round_trips_and_a_foreign_one_is_refused() {
         )
     );
     std::fs::write(&path, "not json").unwrap();
-    assert_eq!(saved::load(&path).unwrap_err().code(), Code::ErrPlanFile);
+    assert_eq!(
+        crate::saved_plan::load(&path).unwrap_err().code(),
+        Code::ErrPlanFile
+    );
 }
 
 #[tokio::test]
@@ -124,7 +127,7 @@ async fn a_saved_plan_is_stale_when_an_orphan_to_stop_moved_and_not_for_one_left
         orphan("old-v1", ActionKind::Stop),
         orphan("other-v1", ActionKind::Orphan),
     ]);
-    let error = saved::check_current(
+    let error = crate::saved_plan::check_current(
         &saved_plan,
         "sha256:00",
         &crate::code::CodeSnapshot::default(),
@@ -135,14 +138,14 @@ async fn a_saved_plan_is_stale_when_an_orphan_to_stop_moved_and_not_for_one_left
     assert_eq!(error.code(), Code::ErrStalePlan);
     assert_eq!(
         error,
-        saved::SavedPlanError::ModalChanged {
+        crate::saved_plan::SavedPlanError::ModalChanged {
             changes: vec!["  main/old-v1: v1 untagged when planned, v2 tagged x now".into()]
         }
     );
     // Without the stop, nothing the apply does depends on an orphan: current, and not even read.
     let left_alone = plan(vec![orphan("other-v1", ActionKind::Orphan)]);
     let reads = backend.observe_requests().len();
-    saved::check_current(
+    crate::saved_plan::check_current(
         &left_alone,
         "sha256:00",
         &crate::code::CodeSnapshot::default(),

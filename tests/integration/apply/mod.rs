@@ -260,7 +260,7 @@ fn saved_plan(project: &Project, manifest_sha256: &str, before: &Value) -> std::
     });
     let plan: modalplan::plan::Plan = serde_json::from_value(plan).expect("a plan");
     let path = project.dir.path().join("plan.json");
-    modalplan::apply::saved::save(&path, &plan).expect("write plan");
+    modalplan::saved_plan::save(&path, &plan).expect("write plan");
     path
 }
 

@@ -130,7 +130,7 @@ fn a_pruned_orphan_moved_since_the_saved_plan_is_refused_and_not_stopped() {
             "warnings": []
         }))
         .unwrap();
-        modalplan::apply::saved::save(&saved, &old_plan).unwrap();
+        modalplan::saved_plan::save(&saved, &old_plan).unwrap();
         let output = project.run(&["apply", saved.to_str().unwrap(), "--yes"]);
         assert_eq!(
             output.status.code(),

@@ -12,7 +12,7 @@ use crate::manifest::ValidManifest;
 use crate::manifest::valid::ImageRef;
 use crate::plan::{self, PlanOptions};
 
-use super::Wait;
+use crate::promotion::Wait;
 
 /// One processor deployed to both environments.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -224,8 +224,8 @@ pub async fn check_current(
                     "  {}/{}: {} when planned, {} now",
                     action.environment,
                     action.app_name,
-                    crate::render::words::planned_deployment(action.before.as_ref()),
-                    crate::render::words::live_deployment(live)
+                    crate::plan::words::planned_deployment(action.before.as_ref()),
+                    crate::plan::words::live_deployment(live)
                 )
             })
         })
