@@ -7,6 +7,7 @@
 mod action;
 mod apply;
 mod apply_lock;
+mod architecture;
 mod emulator_support;
 mod github;
 mod manifest_docs;
