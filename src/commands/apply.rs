@@ -7,76 +7,78 @@ use std::time::Duration;
 
 use crate::error::Error;
 
+use super::context::Context;
 use crate::apply::{self, ApplySettings, Event, EventSink, Interrupt};
 use crate::backend::ModalBackend;
 use crate::cli::ApplyArgs;
 use crate::exit::ExitStatus;
-use crate::manifest::{self, ValidManifest};
 use crate::plan::{ActionKind, Plan};
 use crate::{printer, render};
 
 /// Plans (or checks the saved plan) while taking the apply lock, then applies and releases the lock
 /// (see [`super::apply_lock`]). Until the executor starts, a signal cuts the run: nothing was changed.
 /// Once it runs, a signal makes it start nothing new and wind down (see [`crate::interrupt`]).
-/// Its reads, smoke calls and release records go to one helper process for the whole run
-/// ([`crate::backend::modal_cli::session`]).
+/// The manifest and a saved plan are read once; the reads, smoke calls and release records go to one
+/// helper process for the whole run ([`crate::backend::modal_cli::session`]).
 pub async fn run(args: &ApplyArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
-    crate::backend::modal_cli::session::enable_for_run();
+    if args.no_lock {
+        printer::stderr(
+            "warning: --no-lock: applying without the apply lock; another apply may deploy the same apps at the same time\n",
+        );
+    }
+    let context = Context::load_for_plan(&args.selection.manifest.manifest)?;
+    let saved = match &args.plan_file {
+        Some(path) => {
+            Some(crate::saved_plan::load(path).map_err(|error| Error::SavedPlan { error })?)
+        }
+        None => None,
+    };
+    context.start_session().await;
+    let lock = super::apply_lock::scope(args, &context, saved.as_ref());
     let outcome = super::apply_lock::run_locked(
-        args,
+        lock,
         interrupt,
-        || prepare(args),
-        async |(manifest, plan)| execute(args, &manifest, &plan, interrupt).await,
+        || prepare(args, &context, saved.as_ref()),
+        async |plan| execute(args, &context, &plan, interrupt).await,
     )
     .await;
-    crate::backend::modal_cli::session::close().await;
+    context.close().await;
     outcome
 }
 
-/// The manifest and the plan to apply: a fresh plan, or a saved one checked against Modal.
-async fn prepare(args: &ApplyArgs) -> Result<(ValidManifest, Plan), Error> {
-    Ok(match &args.plan_file {
-        None => super::plan::make_plan(&args.selection, super::plan::LockRead::Skip).await?,
-        Some(path) => {
-            let manifest = manifest::load(&args.selection.manifest.manifest)
-                .map_err(|errors| {
-                    printer::stderr(&crate::github::annotate::manifest_diagnostics(
-                        crate::settings::env::var,
-                        &errors.diagnostics,
-                    ));
-                    Error::from(errors)
-                })?
-                .manifest;
-            let mut plan =
-                crate::saved_plan::load(path).map_err(|error| Error::SavedPlan { error })?;
-            // Its notes of locks held when it was made are old news: this apply takes the locks.
-            plan.locks.clear();
-            let code = super::plan::code_snapshot(&manifest)?;
-            crate::saved_plan::check_current(
-                &plan,
-                &manifest.sha256,
-                &code,
-                &super::plan::backend_for(&manifest),
-            )
-            .await
-            .map_err(|error| match error {
-                crate::saved_plan::SavedPlanError::Backend(error) => Error::backend(error),
-                other => Error::SavedPlan { error: other },
-            })?;
-            (manifest, plan)
-        }
-    })
+/// The plan to apply: a fresh plan, or the saved one checked against Modal.
+async fn prepare(args: &ApplyArgs, context: &Context, saved: Option<&Plan>) -> Result<Plan, Error> {
+    let Some(saved) = saved else {
+        return super::plan::make_plan(context, &args.selection, super::plan::LockRead::Skip).await;
+    };
+    let mut plan = saved.clone();
+    // Its notes of locks held when it was made are old news: this apply takes the locks.
+    plan.locks.clear();
+    let code = context.code_snapshot()?;
+    crate::saved_plan::check_current(
+        &plan,
+        &context.manifest.sha256,
+        &code,
+        context.backend().as_ref(),
+    )
+    .await
+    .map_err(|error| match error {
+        crate::saved_plan::SavedPlanError::Backend(error) => Error::backend(error),
+        other => Error::SavedPlan { error: other },
+    })?;
+    Ok(plan)
 }
 
 /// Applies a prepared plan.
 async fn execute(
     args: &ApplyArgs,
-    manifest: &ValidManifest,
+    context: &Context,
     plan: &Plan,
     interrupt: &Interrupt,
 ) -> Result<ExitStatus, Error> {
+    let manifest = &context.manifest;
     let parallelism = usize::from(args.parallelism);
-    let backend: Arc<dyn ModalBackend> = Arc::new(super::plan::backend_for(manifest));
+    let backend: Arc<dyn ModalBackend> = context.backend();
 
     printer::stderr(&render::text(plan));
     // A change the promotion gate holds back does not stop the others: it is reported as not started.

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use crate::error::Error;
 
+use super::context::Context;
 use crate::apply::lock::{LockedError, ReleaseProblem, holder_from, under_lock};
 use crate::backend::lock::{ApplyLocks, LockRecord, LockRequest};
+use crate::backend::modal_cli::ModalCli;
 use crate::cli::ApplyArgs;
 use crate::exit::ExitStatus;
 use crate::interrupt::Interrupt;
-use crate::manifest::{self, ValidManifest};
 use crate::plan::{Plan, PlanOptions};
 use crate::printer;
 use crate::render::words;
@@ -29,26 +30,23 @@ use crate::render::words;
 /// `ERR_INTERRUPTED`: dropping the lock closes its helper's input, so the helper stops waiting or gives
 /// back what it took by itself. Once `body` runs, the signal is `body`'s to handle.
 pub async fn run_locked<Prep, PrepFut, Body, BodyFut>(
-    args: &ApplyArgs,
+    scope: Option<(Arc<ModalCli>, LockRequest)>,
     interrupt: &Interrupt,
     prepare: Prep,
     body: Body,
 ) -> Result<ExitStatus, Error>
 where
     Prep: FnMut() -> PrepFut,
-    PrepFut: Future<Output = Result<(ValidManifest, Plan), Error>>,
-    Body: FnOnce((ValidManifest, Plan)) -> BodyFut,
+    PrepFut: Future<Output = Result<Plan, Error>>,
+    Body: FnOnce(Plan) -> BodyFut,
     BodyFut: Future<Output = Result<ExitStatus, Error>>,
 {
-    if args.no_lock {
-        printer::stderr(
-            "warning: --no-lock: applying without the apply lock; another apply may deploy the same apps at the same time\n",
-        );
-    }
-    let scope = lock_scope(args);
+    let lock_timeout = scope
+        .as_ref()
+        .map_or(Duration::ZERO, |(_, request)| request.wait);
     let lock = scope
         .as_ref()
-        .map(|(backend, request)| (backend as &dyn ApplyLocks, request));
+        .map(|(backend, request)| (backend.as_ref() as &dyn ApplyLocks, request));
     let body_started = AtomicBool::new(false);
     // Boxed, so that it can be dropped (its processes signalled) before waiting for them to end.
     let mut locked = Box::pin(under_lock(lock, prepare, |prepared| {
@@ -83,30 +81,32 @@ where
             error,
         }),
         Err(LockedError::Held { environment, lock }) => {
-            Err(held_report(&environment, &lock, args.lock_timeout))
+            Err(held_report(&environment, &lock, lock_timeout))
         }
     }
 }
 
 /// The lock's backend and request, or `None` when this apply does not lock.
-fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, LockRequest)> {
+pub fn scope(
+    args: &ApplyArgs,
+    context: &Context,
+    saved: Option<&Plan>,
+) -> Option<(Arc<ModalCli>, LockRequest)> {
     if args.no_lock || args.selection.sandbox {
         return None;
     }
-    // A manifest or plan file that cannot be read is reported by the plan itself, which fails the same
-    // way: nothing is applied, so nothing needs the lock.
-    let manifest = manifest::load(&args.selection.manifest.manifest)
-        .ok()?
-        .manifest;
-    let environments = match &args.plan_file {
-        Some(path) => crate::saved_plan::load(path).ok()?.environments,
+    let manifest = &context.manifest;
+    let environments = match saved {
+        Some(plan) => plan.environments.clone(),
+        // A selection that does not fit the manifest is reported by the plan itself, which fails the
+        // same way: nothing is applied, so nothing needs the lock.
         None => PlanOptions::select(
-            &manifest,
+            manifest,
             &args.selection.environments,
             &args.selection.targets,
         )
         .ok()?
-        .planned_environments(&manifest),
+        .planned_environments(manifest),
     };
     if environments.is_empty() {
         return None;
@@ -138,7 +138,7 @@ fn lock_scope(args: &ApplyArgs) -> Option<(crate::backend::modal_cli::ModalCli, 
             ));
         }),
     };
-    Some((super::plan::backend_for(&manifest), request))
+    Some((context.backend(), request))
 }
 
 fn held_report(environment: &str, lock: &LockRecord, waited: Duration) -> Error {

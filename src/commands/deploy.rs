@@ -1,6 +1,7 @@
 //! `modalplan deploy`: one processor to the caller's sandbox, through the same plan and apply path as
 //! `modalplan apply` (re-check, deploy, smoke check, and a stop or rollback of what fails).
 
+use super::context::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,20 +28,21 @@ use crate::settings::{GRACE_PERIOD, LOG_DIR, REGISTRY_TIMEOUT};
 
 pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus, Error> {
     let target = &args.target;
-    let manifest = target::load_manifest(&target.manifest.manifest)?;
-    target::check_environment(&manifest, &target.environment)?;
-    let processor = target::find_processor(&manifest, &target.reference)?;
+    let context = Context::load(&target.manifest.manifest)?;
+    let manifest = &context.manifest;
+    target::check_environment(manifest, &target.environment)?;
+    let processor = target::find_processor(manifest, &target.reference)?;
     target::deployment(processor, &target.environment)?;
     let app_name =
         target::app_name(processor, NameChoice::Sandbox, target.app_name.as_deref()).await?;
-    let sandbox = sandbox_manifest(&manifest, processor, &target.environment, args, &app_name)?;
+    let sandbox = sandbox_manifest(manifest, processor, &target.environment, args, &app_name)?;
     let reference = processor.reference.as_str().to_owned();
 
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let mut options = PlanOptions {
         environments: vec![target.environment.clone()],
         targets: vec![reference.clone()],
-        code: super::plan::code_snapshot(&manifest)?,
+        code: context.code_snapshot()?,
         // A person deploying to a sandbox asks for this deployment on purpose, even one that failed.
         retry_failed: true,
         ..PlanOptions::default()
@@ -119,7 +121,7 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         return Ok(report.exit_status());
     }
     printer::stdout(&deployed(
-        args, &manifest, &sandbox, app, &reference, &app_name,
+        args, manifest, &sandbox, app, &reference, &app_name,
     ));
     Ok(report.exit_status())
 }

@@ -1,6 +1,7 @@
 //! `modalplan destroy`: stop the caller's own sandbox app (`<user>-<branch>-<app>`), and record it. A CI
 //! name is stopped only on purpose: named with `--app-name` and confirmed with `--yes`.
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target::{self, NameChoice};
@@ -12,9 +13,10 @@ use crate::printer;
 
 pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
     let target_args = &args.target;
-    let manifest = target::load_manifest(&target_args.manifest.manifest)?;
-    target::check_environment(&manifest, &target_args.environment)?;
-    let processor = target::find_processor(&manifest, &target_args.reference)?;
+    let context = Context::load(&target_args.manifest.manifest)?;
+    let manifest = &context.manifest;
+    target::check_environment(manifest, &target_args.environment)?;
+    let processor = target::find_processor(manifest, &target_args.reference)?;
     let app_name = target::app_name(
         processor,
         NameChoice::Sandbox,
@@ -35,7 +37,7 @@ pub async fn run(args: &DestroyArgs) -> Result<ExitStatus, Error> {
             environment: environment.to_owned(),
         });
     }
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let live = backend
         .live_deployment(environment, app)
         .await

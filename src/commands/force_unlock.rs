@@ -1,6 +1,7 @@
 //! `modalplan force-unlock --env ENV LOCK_ID`: removes the apply lock a run that is gone left behind,
 //! only when its id is the one given.
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target;
@@ -10,10 +11,11 @@ use crate::exit::ExitStatus;
 use crate::printer;
 
 pub async fn run(args: &ForceUnlockArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
     let environment = args.environment.as_str();
-    target::check_environment(&manifest, environment)?;
-    let backend = target::backend(&manifest);
+    target::check_environment(manifest, environment)?;
+    let backend = context.backend();
     let outcome = backend
         .force_unlock(environment, &args.lock_id)
         .await

@@ -11,9 +11,9 @@ use crate::history::{History, join};
 use crate::printer;
 
 pub async fn run(args: &HistoryArgs) -> Result<ExitStatus, Error> {
-    let (manifest, _, app_name) = target::release_target(&args.target).await?;
+    let (context, _, app_name) = target::release_target(&args.target).await?;
     let environment = &args.target.environment;
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let (versions, (records, app)) = tokio::try_join!(
         crate::backend::ModalBackend::history(backend.as_ref(), environment, app_name.as_str()),
         target::releases_of(backend.as_ref(), environment, app_name.as_str()),

@@ -1,5 +1,6 @@
 //! `modalplan invoke`: calls a deployed processor with a payload and prints its result as JSON.
 
+use super::context::Context;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -24,9 +25,10 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
     }
 
     let target = &args.target;
-    let manifest = target::load_manifest(&target.manifest.manifest)?;
-    target::check_environment(&manifest, &target.environment)?;
-    let processor = target::find_processor(&manifest, &target.reference)?;
+    let context = Context::load(&target.manifest.manifest)?;
+    let manifest = &context.manifest;
+    target::check_environment(manifest, &target.environment)?;
+    let processor = target::find_processor(manifest, &target.reference)?;
     let deployment = target::deployment(processor, &target.environment)?;
     let choice = if args.ci_name {
         NameChoice::Ci
@@ -34,7 +36,7 @@ pub async fn run(args: &InvokeArgs) -> Result<ExitStatus, Error> {
         NameChoice::Sandbox
     };
     let app_name = target::app_name(processor, choice, target.app_name.as_deref()).await?;
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
 
     if real {
         let present = target::secrets_present(backend.as_ref(), &target.environment)

@@ -1,5 +1,6 @@
 //! `modalplan logs`: an app's logs, through `modal app logs`.
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target::{self, NameChoice};
@@ -11,16 +12,17 @@ use crate::printer;
 
 pub async fn run(args: &LogsArgs) -> Result<ExitStatus, Error> {
     let target = &args.target;
-    let manifest = target::load_manifest(&target.manifest.manifest)?;
-    target::check_environment(&manifest, &target.environment)?;
-    let processor = target::find_processor(&manifest, &target.reference)?;
+    let context = Context::load(&target.manifest.manifest)?;
+    let manifest = &context.manifest;
+    target::check_environment(manifest, &target.environment)?;
+    let processor = target::find_processor(manifest, &target.reference)?;
     let choice = if args.ci_name {
         NameChoice::Ci
     } else {
         NameChoice::Sandbox
     };
     let app_name = target::app_name(processor, choice, target.app_name.as_deref()).await?;
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let mut print_line = |line: &str| printer::stdout(&format!("{line}\n"));
     logs::stream_logs(
         &backend.config,

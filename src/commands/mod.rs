@@ -10,6 +10,7 @@ use crate::interrupt::Interrupt;
 
 pub mod apply;
 mod apply_lock;
+mod context;
 pub mod deploy;
 pub mod destroy;
 pub mod force_unlock;

@@ -2,6 +2,7 @@
 //! writes the pin, `repository:tag@sha256:...`, into `processors.toml` (only that value changes, see
 //! [`super::pin_edit`]); `pin --check` tells a scheduled job when a recorded tag has moved.
 
+use super::context::Context;
 use std::fmt::Write as _;
 
 use crate::codes::Code;
@@ -32,7 +33,8 @@ struct Request<'a> {
 }
 
 pub async fn run(args: &PinArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
     let text =
         std::fs::read_to_string(&manifest.path).map_err(|error| Error::ManifestUnreadable {
             path: manifest.path.clone(),
@@ -46,13 +48,13 @@ pub async fn run(args: &PinArgs) -> Result<ExitStatus, Error> {
             })?;
     let registry = Registry::new(Credentials::from_env(), REGISTRY_TIMEOUT);
     if args.check {
-        return check(&manifest, &document, &registry).await;
+        return check(manifest, &document, &registry).await;
     }
     if let Some(environment) = &args.environment {
-        target::check_environment(&manifest, environment)?;
+        target::check_environment(manifest, environment)?;
     }
-    let requests = requests(args, &manifest, &document)?;
-    pin(args, &manifest, &text, document, &registry, requests).await
+    let requests = requests(args, manifest, &document)?;
+    pin(args, manifest, &text, document, &registry, requests).await
 }
 
 /// The pins `--ref`/`--all` ask for.

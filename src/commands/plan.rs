@@ -4,20 +4,16 @@ use std::path::Path;
 
 use crate::error::Error;
 
+use super::context::Context;
 use crate::backend::lock::LockState;
-use crate::backend::modal_cli::{CliConfig, ModalCli};
-use crate::backend::retry::{Backoff, RetryPolicy};
+use crate::backend::modal_cli::read::ReadPath;
 use crate::backend::{ModalBackend, Observed};
 use crate::cli::{PlanArgs, PlanFormat, SelectionArgs};
 use crate::exit::ExitStatus;
 use crate::github::annotate;
-use crate::manifest::{self, ValidManifest};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::registry::{Credentials, Registry};
 use crate::{printer, render, sandbox};
-
-/// How many `modal` processes a read may run at once (the per-call fallback only).
-pub const READ_CONCURRENCY: usize = 8;
 
 /// Room for the plan in a pull-request comment: GitHub's limit less the comment's marker line.
 const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
@@ -25,7 +21,14 @@ const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 use crate::settings::REGISTRY_TIMEOUT;
 
 pub async fn run(args: &PlanArgs) -> Result<ExitStatus, Error> {
-    let (manifest, plan) = make_plan(&args.selection, LockRead::Show).await?;
+    let context = Context::load_for_plan(&args.selection.manifest.manifest)?;
+    // Its one read goes to a helper started now, so that Python starts while the code is hashed.
+    if ReadPath::from_env() != ReadPath::Cli {
+        context.start_session().await;
+    }
+    let plan = make_plan(&context, &args.selection, LockRead::Show).await;
+    context.close().await;
+    let plan = plan?;
     let rendered = match args.format {
         PlanFormat::Text => render::text(&plan),
         PlanFormat::Json => render::json(&plan),
@@ -44,7 +47,7 @@ pub async fn run(args: &PlanArgs) -> Result<ExitStatus, Error> {
     }
     crate::github::actions::report_plan(crate::settings::env::var, &plan, &markdown)
         .map_err(Error::StepSummary)?;
-    tracing::debug!(manifest = %manifest.path.display(), "planned");
+    tracing::debug!(manifest = %context.manifest.path.display(), "planned");
     Ok(exit_status(&plan, args.detailed_exitcode))
 }
 
@@ -69,32 +72,16 @@ pub enum LockRead {
     Skip,
 }
 
-/// Loads the manifest, reads Modal and the registry, and plans: what `plan` and `apply` without a plan
-/// file both start from.
+/// Reads Modal and the registry, and plans the context's manifest: what `plan` and `apply` without a
+/// plan file both start from.
 pub async fn make_plan(
+    context: &Context,
     selection: &SelectionArgs,
     locks: LockRead,
-) -> Result<(ValidManifest, Plan), Error> {
+) -> Result<Plan, Error> {
     let environment = crate::settings::env::var;
-    let loaded = manifest::load(&selection.manifest.manifest).map_err(|errors| {
-        printer::stderr(&annotate::manifest_diagnostics(
-            environment,
-            &errors.diagnostics,
-        ));
-        Error::from(errors)
-    })?;
-    printer::stderr(&annotate::manifest_diagnostics(
-        environment,
-        &loaded.warnings,
-    ));
-    if !loaded.warnings.is_empty() {
-        printer::stderr(&manifest::render::human(
-            &loaded.warnings,
-            crate::settings::diagnostic_style(),
-        ));
-    }
-    let manifest = loaded.manifest;
-    let mut options = PlanOptions::select(&manifest, &selection.environments, &selection.targets)
+    let manifest = &context.manifest;
+    let mut options = PlanOptions::select(manifest, &selection.environments, &selection.targets)
         .map_err(Error::Selection)?;
     options.prune = selection.prune;
     options.retry_failed = selection.retry_failed;
@@ -105,7 +92,7 @@ pub async fn make_plan(
             "warning: --skip-promotion-check: changes that [promotion] holds back are planned and applied anyway; each one's release record says so\n",
         );
     }
-    options.code = code_snapshot(&manifest)?;
+    options.code = context.code_snapshot()?;
     if selection.sandbox {
         options.sandbox =
             Some(
@@ -117,8 +104,8 @@ pub async fn make_plan(
                     })?,
             );
     }
-    let backend = backend_for(&manifest);
-    let mut request = options.observe_request(&manifest);
+    let backend = context.backend();
+    let mut request = options.observe_request(manifest);
     request.locks = locks == LockRead::Show && options.sandbox.is_none();
     let observed = backend.observe(&request).await.map_err(Error::backend)?;
     printer::stderr(&unread_lock_warnings(&observed));
@@ -139,26 +126,14 @@ pub async fn make_plan(
             .check_all(&images)
             .await;
     }
-    let plan = plan::plan(&manifest, &observed, &options);
+    let plan = plan::plan(manifest, &observed, &options);
     printer::stderr(&annotate::plan_findings(
         environment,
         &manifest.path.display().to_string(),
         std::fs::read_to_string(&manifest.path).ok().as_deref(),
         &plan,
     ));
-    Ok((manifest, plan))
-}
-
-/// The code every deploy of the manifest ships, read from `[modal].workdir` (none when it does not exist:
-/// the deploy then fails with its own error).
-pub fn code_snapshot(manifest: &ValidManifest) -> Result<crate::code::CodeSnapshot, Error> {
-    let modal = &manifest.modal;
-    if !modal.workdir.is_dir() {
-        return Ok(crate::code::CodeSnapshot::default());
-    }
-    let report = |error: crate::code::CodeError| Error::CodeUnreadable(error);
-    let rule = crate::code::CodeRule::new(&modal.code).map_err(report)?;
-    crate::code::snapshot(&modal.workdir, &modal.module, &rule).map_err(report)
+    Ok(plan)
 }
 
 /// A warning per environment whose apply lock could not be read: informational, it never fails a read.
@@ -173,19 +148,6 @@ pub fn unread_lock_warnings(observed: &Observed) -> String {
             LockState::NotRead | LockState::Free | LockState::Held { .. } => None,
         })
         .collect()
-}
-
-/// The `modal` CLI backend the manifest's `[modal]` section (or `MODALPLAN_MODAL_BIN`) names.
-pub fn backend_for(manifest: &ValidManifest) -> ModalCli {
-    let config = CliConfig::from_manifest(
-        &manifest.modal.cli,
-        manifest.modal.python.as_deref(),
-        manifest.modal.read_timeout,
-    );
-    ModalCli::new(config, READ_CONCURRENCY).with_retry(RetryPolicy {
-        deploy: Backoff::deploy(manifest.modal.deploy_retries),
-        ..RetryPolicy::default()
-    })
 }
 
 fn save(path: &Path, plan: &Plan) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! overrides the images live upstream that the gate lets through (see [`crate::plan::promote`]),
 //! so that promotion is a reviewed commit of the manifest. One read of Modal, then one atomic write.
 
+use super::context::Context;
 use std::fmt::Write as _;
 
 use toml_edit::DocumentMut;
@@ -19,15 +20,16 @@ use crate::printer;
 use crate::render::promotion::{promote_line, promote_summary};
 
 pub async fn run(args: &PromoteArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
-    target::check_environment_named(&manifest, "--from", &args.from)?;
-    target::check_environment_named(&manifest, "--to", &args.to)?;
-    check_order(&manifest, &args.from, &args.to)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
+    target::check_environment_named(manifest, "--from", &args.from)?;
+    target::check_environment_named(manifest, "--to", &args.to)?;
+    check_order(manifest, &args.from, &args.to)?;
     let environments = [args.from.clone(), args.to.clone()];
-    let mut options = PlanOptions::select(&manifest, &environments, &args.references)
-        .map_err(Error::Selection)?;
+    let mut options =
+        PlanOptions::select(manifest, &environments, &args.references).map_err(Error::Selection)?;
     for reference in &options.targets {
-        let processor = target::find_processor(&manifest, reference)?;
+        let processor = target::find_processor(manifest, reference)?;
         for environment in &environments {
             if !processor.deployments.contains_key(environment) {
                 return Err(Error::PromoteUsage {
@@ -39,16 +41,17 @@ pub async fn run(args: &PromoteArgs) -> Result<ExitStatus, Error> {
         }
     }
     options.now = Some(crate::promotion::clock::now());
-    options.code = super::plan::code_snapshot(&manifest)?;
-    let observed = super::plan::backend_for(&manifest)
-        .observe(&options.observe_request(&manifest))
+    options.code = context.code_snapshot()?;
+    let observed = context
+        .backend()
+        .observe(&options.observe_request(manifest))
         .await
         .map_err(Error::backend)?;
-    let candidates = promote::decide(&manifest, &observed, &options, &args.from, &args.to);
+    let candidates = promote::decide(manifest, &observed, &options, &args.from, &args.to);
 
     let mut out = String::new();
     if !args.check {
-        out.push_str(&write(&manifest, &candidates, &args.from, &args.to)?);
+        out.push_str(&write(manifest, &candidates, &args.from, &args.to)?);
     }
     let _ = writeln!(out, "Promote from {} to {}:", args.from, args.to);
     for candidate in &candidates {

@@ -4,6 +4,7 @@
 //! A name does not say where the user ends and the branch begins, so an app is kept when any branch of
 //! the remote could be its branch: a prune never stops an app whose branch may still exist.
 
+use super::context::Context;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -26,11 +27,12 @@ pub struct StaleSandbox {
 }
 
 pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
     let environment = args.environment.as_str();
-    target::check_environment(&manifest, environment)?;
+    target::check_environment(manifest, environment)?;
     let branches = remote_branches(&args.remote).await?;
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let mut request = ObserveRequest::default();
     request
         .environments
@@ -47,7 +49,7 @@ pub async fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
                 .collect()
         })
         .unwrap_or_default();
-    let stale = stale_sandboxes(&manifest, &deployed, &branches);
+    let stale = stale_sandboxes(manifest, &deployed, &branches);
 
     let mut out = String::new();
     if stale.is_empty() {

@@ -16,10 +16,10 @@ use crate::manifest::valid::Processor;
 use crate::printer;
 
 pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
-    let (manifest, processor, app_name) = target::release_target(&args.target).await?;
+    let (context, processor, app_name) = target::release_target(&args.target).await?;
     let environment = args.target.environment.as_str();
     let app = app_name.as_str();
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let (versions, (records, observed)) = tokio::try_join!(
         ModalBackend::history(backend.as_ref(), environment, app),
         target::releases_of(backend.as_ref(), environment, app),
@@ -97,7 +97,7 @@ pub async fn run(args: &RollbackArgs) -> Result<ExitStatus, Error> {
     let _ = writeln!(
         out,
         "The next plan shows `{app}` differing from {}: revert the manifest's change to keep this version, or apply to deploy the manifest's again.",
-        manifest.path.display()
+        context.manifest.path.display()
     );
     printer::stdout(&out);
     if let Err(error) = recorded {

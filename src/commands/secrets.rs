@@ -1,6 +1,7 @@
 //! `modalplan secrets check`: the secrets policy of one environment, present or missing, who needs each,
 //! and the command that creates a missing one. Only names are read from Modal, never values.
 
+use super::context::Context;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -22,14 +23,15 @@ struct Need {
 }
 
 pub async fn check(args: &SecretsCheckArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
     let environment = args.environment.as_str();
-    target::check_environment(&manifest, environment)?;
-    let backend = target::backend(&manifest);
+    target::check_environment(manifest, environment)?;
+    let backend = context.backend();
     let present = target::secrets_present(backend.as_ref(), environment)
         .await
         .map_err(Error::backend)?;
-    let needs = needs(&manifest, environment);
+    let needs = needs(manifest, environment);
 
     let rows: Vec<[String; 3]> = manifest
         .secrets

@@ -5,6 +5,7 @@
 //! to the backend, which passes them on standard input (never on a command line). Nothing prints a value:
 //! the report names secrets and keys only.
 
+use super::context::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -69,24 +70,25 @@ struct Prepared {
 }
 
 pub async fn run(args: &SecretsSyncArgs) -> Result<ExitStatus, Error> {
-    let (manifest, warnings) = target::load_manifest_deferring_warnings(&args.manifest.manifest)?;
+    let (context, warnings) = Context::load_deferring_warnings(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
     let environment = args.environment.as_str();
-    target::check_environment(&manifest, environment)?;
-    let selected = selection(&manifest, &args.only)?;
+    target::check_environment(manifest, environment)?;
+    let selected = selection(manifest, &args.only)?;
     let source = SecretSource::read(args.from_dotenv.as_deref(), args.from_json.as_deref())?;
-    let mut prepared = prepare(&manifest, &selected, &source);
+    let mut prepared = prepare(manifest, &selected, &source);
     // Masked before anything could print them (the runner hides a value only once it saw its mask):
     // every value read, and every value of a file, declared or not.
     for value in &prepared.read {
         crate::github::actions::mask_secret(value.expose());
     }
     prepared.read.clear();
-    target::print_warnings(&warnings);
-    let backend = target::backend(&manifest);
+    super::context::print_warnings(&warnings);
+    let backend = context.backend();
     let ignored = std::mem::take(&mut prepared.ignored);
     let rows = sync(backend.as_ref(), environment, prepared, args.dry_run).await?;
     printer::stdout(&render(
-        &manifest,
+        manifest,
         environment,
         &source,
         &rows,

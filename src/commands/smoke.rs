@@ -1,5 +1,6 @@
 //! `modalplan smoke`: re-runs the smoke checks of deployed apps, one line per app.
 
+use super::context::Context;
 use std::fmt::Write as _;
 
 use crate::error::Error;
@@ -21,11 +22,12 @@ enum SmokeResult {
 }
 
 pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
-    target::check_environment(&manifest, &args.environment)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
+    target::check_environment(manifest, &args.environment)?;
     let mut processors = Vec::new();
     for reference in &args.references {
-        let processor = target::find_processor(&manifest, reference)?;
+        let processor = target::find_processor(manifest, reference)?;
         target::deployment(processor, &args.environment)?;
         processors.push(processor);
     }
@@ -47,7 +49,7 @@ pub async fn run(args: &SmokeArgs) -> Result<ExitStatus, Error> {
         let smoke = processor.deployments[&args.environment].smoke.clone();
         checks.push((*processor, app_name, smoke));
     }
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     let results = join_all(checks.iter().map(|(_, app_name, smoke)| {
         let backend = backend.as_ref();
         async move {

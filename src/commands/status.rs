@@ -1,6 +1,7 @@
 //! `modalplan status`: what is deployed for each ref of one environment, whether it matches the manifest
 //! (the deploy tag against the fingerprint `plan` computes), and the environment's apply lock.
 
+use super::context::Context;
 use std::fmt::Write as _;
 
 use crate::error::Error;
@@ -17,12 +18,13 @@ use crate::printer;
 use crate::render::words;
 
 pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
-    let manifest = target::load_manifest(&args.manifest.manifest)?;
+    let context = Context::load(&args.manifest.manifest)?;
+    let manifest = &context.manifest;
     let environment = args.environment.as_str();
-    target::check_environment(&manifest, environment)?;
+    target::check_environment(manifest, environment)?;
     let mut options = PlanOptions {
         environments: vec![environment.to_owned()],
-        code: super::plan::code_snapshot(&manifest)?,
+        code: context.code_snapshot()?,
         now: Some(crate::promotion::clock::now()),
         ..PlanOptions::default()
     };
@@ -37,13 +39,13 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
                     })?,
             );
     }
-    let backend = target::backend(&manifest);
+    let backend = context.backend();
     // Status shows managed apps only (no orphan's history is read), and the apply lock.
-    let mut request = options.observe_request(&manifest);
+    let mut request = options.observe_request(manifest);
     request.locks = true;
     request.orphans = None;
     let observed = backend.observe(&request).await.map_err(Error::backend)?;
-    let plan = crate::plan::plan(&manifest, &observed, &options);
+    let plan = crate::plan::plan(manifest, &observed, &options);
     let seen = observed.environments.get(environment);
 
     // A column of the promotion gate's verdicts, when this environment is gated for any processor.
@@ -85,7 +87,7 @@ pub async fn run(args: &StatusArgs) -> Result<ExitStatus, Error> {
         ];
         if gated {
             row.push(promotion_cell(
-                &manifest, &observed, &options, processor, action,
+                manifest, &observed, &options, processor, action,
             ));
         }
         rows.push(row);

@@ -1,64 +1,15 @@
-//! What the commands for people share: the manifest, the processor a `--ref` names (with a did-you-mean),
-//! the environment, the app name they act on, and the backend.
+//! What the commands for people share: the processor a `--ref` names (with a did-you-mean), the
+//! environment, the app name they act on, and the reads of one app's releases and one environment's
+//! secrets. The manifest and the backend are the command's [`Context`].
 
-use std::path::Path;
-use std::sync::Arc;
-
-use crate::backend::modal_cli::ModalCli;
+use super::context::Context;
 use crate::backend::{BackendError, ModalBackend};
 use crate::error::Error;
-use crate::manifest::render;
+use crate::manifest::ValidManifest;
 use crate::manifest::valid::{Deployment, Processor};
-use crate::manifest::{self, ValidManifest};
 use crate::naming::{AppName, ProcessorRef};
 use crate::plan::options::did_you_mean;
-use crate::printer;
 use crate::sandbox;
-
-/// Reads and validates the manifest; an invalid one has its diagnostics printed on standard error.
-pub fn load_manifest(path: &Path) -> Result<ValidManifest, Error> {
-    let (manifest, warnings) = load_manifest_deferring_warnings(path)?;
-    print_warnings(&warnings);
-    Ok(manifest)
-}
-
-/// Prints the warnings [`load_manifest_deferring_warnings`] kept back.
-pub fn print_warnings(warnings: &[manifest::Diagnostic]) {
-    if !warnings.is_empty() {
-        printer::stderr(&render::human(
-            warnings,
-            crate::settings::diagnostic_style(),
-        ));
-    }
-}
-
-/// Like [`load_manifest`], with the warnings returned instead of printed: for a command that must
-/// print something else first (`secrets sync` masks values under GitHub Actions before any output).
-pub fn load_manifest_deferring_warnings(
-    path: &Path,
-) -> Result<(ValidManifest, Vec<manifest::Diagnostic>), Error> {
-    match manifest::load(path) {
-        Ok(loaded) => Ok((loaded.manifest, loaded.warnings)),
-        Err(errors) => {
-            printer::stderr(&render::human(
-                &errors.diagnostics,
-                crate::settings::diagnostic_style(),
-            ));
-            let count = errors.error_count();
-            let code = errors
-                .errors()
-                .next()
-                .map_or(crate::codes::Code::ErrManifestRead, |diagnostic| {
-                    diagnostic.code
-                });
-            Err(Error::InvalidManifest {
-                path: path.to_owned(),
-                code,
-                count,
-            })
-        }
-    }
-}
 
 /// The processor `--ref` names: the ref as the manifest writes it, or any ref with the same app name
 /// (`llm/litellm@v1` for `llm/litellm@1`).
@@ -170,17 +121,17 @@ pub async fn app_name(
 /// `--sandbox`, else the CI name.
 pub async fn release_target(
     args: &crate::cli::ReleaseTargetArgs,
-) -> Result<(ValidManifest, Processor, AppName), Error> {
-    let manifest = load_manifest(&args.manifest.manifest)?;
-    check_environment(&manifest, &args.environment)?;
-    let processor = find_processor(&manifest, &args.reference)?.clone();
+) -> Result<(Context, Processor, AppName), Error> {
+    let context = Context::load(&args.manifest.manifest)?;
+    check_environment(&context.manifest, &args.environment)?;
+    let processor = find_processor(&context.manifest, &args.reference)?.clone();
     let choice = if args.sandbox {
         NameChoice::Sandbox
     } else {
         NameChoice::Ci
     };
     let app_name = app_name(&processor, choice, args.app_name.as_deref()).await?;
-    Ok((manifest, processor, app_name))
+    Ok((context, processor, app_name))
 }
 
 /// The release records and live deployment of one app, in one read (one helper process).
@@ -215,11 +166,6 @@ pub async fn releases_of(
     }
     let records = seen.releases.of(app_name).to_vec();
     Ok((records, seen.apps.get(app_name).cloned()))
-}
-
-/// The `modal` CLI backend the manifest configures.
-pub fn backend(manifest: &ValidManifest) -> Arc<ModalCli> {
-    Arc::new(super::plan::backend_for(manifest))
 }
 
 /// The names of the secrets present in an environment (values are never read).

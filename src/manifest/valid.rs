@@ -130,6 +130,18 @@ pub struct ModalSettings {
     pub deploy_retries: u32,
 }
 
+impl ModalSettings {
+    /// The code every deploy ships, read from `workdir` by the `code` rule (none when that folder does not
+    /// exist: the deploy then fails with its own error).
+    pub fn code_snapshot(&self) -> Result<crate::code::CodeSnapshot, crate::code::CodeError> {
+        if !self.workdir.is_dir() {
+            return Ok(crate::code::CodeSnapshot::default());
+        }
+        let rule = crate::code::CodeRule::new(&self.code)?;
+        crate::code::snapshot(&self.workdir, &self.module, &rule)
+    }
+}
+
 /// How a deployed app is smoke-checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmokeSettings {

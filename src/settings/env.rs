@@ -36,7 +36,7 @@ pub fn observe() -> Option<String> {
     var("MODALPLAN_OBSERVE")
 }
 
-/// `MODALPLAN_SESSION`: `off` or `0` forces one helper process per request in `apply`.
+/// `MODALPLAN_SESSION`: `off` or `0` forces one helper process per request in `plan` and `apply`.
 pub fn session() -> Option<String> {
     var("MODALPLAN_SESSION")
 }

@@ -52,7 +52,7 @@ pub fn diagnostic_style() -> Style {
     }
 }
 
-/// Whether `apply` carries its reads, smoke calls and release records in one long-lived helper process
+/// Whether `plan` and `apply` carry their reads, smoke calls and release records in one long-lived helper process
 /// (`src/backend/modal_cli/session.rs`): on unless `MODALPLAN_SESSION` is `off` (or `0`), which forces one
 /// helper process per request, as before the session helper.
 pub fn session_helper() -> bool {

@@ -250,3 +250,53 @@ fn with_the_session_off_each_request_has_its_own_helper_and_the_apply_reads_the_
         counted(&[("modal deploy", 3 * DEPLOY_GIT), ("modalplan", 2)])
     );
 }
+
+/// Plans the three apps with the wrappers in place: the output and what was started.
+fn plan(cli: ModalCli, extra_env: &[(&str, &str)]) -> (Output, BTreeMap<String, usize>) {
+    let project = Project::new(cli, &three_apps());
+    let recorder = ArgvRecorder::new(&project.emulator);
+    let output = project
+        .command(&["plan", "--no-registry-check"])
+        .envs(recorder.envs())
+        .env("RUST_LOG", "modalplan=debug")
+        .envs(extra_env.iter().copied())
+        .output()
+        .expect("run modalplan");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{cli:?}: {}",
+        describe(&output)
+    );
+    assert!(
+        text(&output.stdout).contains("Plan: 2 to create, 1 to update, 0 to stop, 0 blocked.\n"),
+        "{cli:?}: {}",
+        describe(&output)
+    );
+    (output, starts(&recorder))
+}
+
+#[test]
+fn a_plan_starts_one_helper_process_whatever_the_number_of_apps() {
+    for cli in CLIS {
+        let (output, started) = plan(cli, &[]);
+        assert_eq!(
+            started,
+            counted(&[("modalplan's session helper", 1)]),
+            "{cli:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            text(&output.stderr).contains("the session helper answered 1 requests; ending it"),
+            "{cli:?}: its one read went to the session started with the manifest: {}",
+            describe(&output)
+        );
+    }
+    let (output, started) = plan(ModalCli::New, &[("MODALPLAN_SESSION", "off")]);
+    assert_eq!(
+        started,
+        counted(&[("modalplan's observe helper", 1)]),
+        "{}",
+        describe(&output)
+    );
+}

@@ -11,6 +11,7 @@ use super::ModalCli;
 use super::failure::{self, Printed, Said, modal_message, printed};
 use super::helper::{self, Op};
 use super::read;
+use super::session::Resend;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
 use crate::backend::{BackendError, CallRequest, DeployRequest, DeploymentRecord};
 
@@ -103,7 +104,19 @@ pub async fn call(
         request.timeout + CALL_STARTUP_ALLOWANCE,
     );
     let command = format!("{}.{} (call)", request.app_name, request.function);
-    let output = match super::session::run(cli, Op::Call, &spec, &input).await {
+    // A call in mock mode (every smoke check's) answers the same however often it runs; any other may
+    // have effects, and runs once at most.
+    let resend = if request
+        .payload
+        .get("mode")
+        .and_then(serde_json::Value::as_str)
+        == Some("mock")
+    {
+        Resend::Safe
+    } else {
+        Resend::Never
+    };
+    let output = match super::session::run(cli, Op::Call, &spec, &input, resend).await {
         Ok(output) => output,
         Err(BackendError::Timeout { .. }) => {
             return Err(BackendError::Timeout {

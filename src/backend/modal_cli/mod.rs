@@ -127,6 +127,9 @@ pub struct ModalCli {
     pub permits: Arc<Semaphore>,
     /// How transient failures are retried (`retrying.rs`).
     pub retry: crate::backend::retry::RetryPolicy,
+    /// The long-lived helper that carries this backend's helper requests ([`ModalCli::with_session`]);
+    /// `None`: one helper process per request.
+    pub session: Option<Arc<session::SessionSlot>>,
 }
 
 impl ModalCli {
@@ -135,6 +138,36 @@ impl ModalCli {
             config,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             retry: crate::backend::retry::RetryPolicy::default(),
+            session: None,
+        }
+    }
+
+    /// The same backend, carrying its reads, smoke calls and release records in one long-lived helper
+    /// process ([`session`]) unless [`settings::session_helper`](crate::settings::session_helper) is off.
+    #[must_use]
+    pub fn with_session(mut self) -> Self {
+        if crate::settings::session_helper() {
+            self.session = Some(Arc::default());
+        } else {
+            tracing::debug!(
+                "MODALPLAN_SESSION is off: one helper process per read, smoke call and release record"
+            );
+        }
+        self
+    }
+
+    /// Starts the session helper now, if this backend has one, so that its Python start overlaps the
+    /// work before the first request.
+    pub async fn start_session(&self) {
+        if let Some(slot) = &self.session {
+            slot.start(self).await;
+        }
+    }
+
+    /// Ends the session helper, if one runs; later requests run in one-shot helpers.
+    pub async fn close_session(&self) {
+        if let Some(slot) = &self.session {
+            slot.close().await;
         }
     }
 

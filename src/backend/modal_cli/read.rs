@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::cli_json::{self, AppRow, HistoryRow};
 use super::failure::{self, Printed, Said};
 use super::helper::{self, Op};
+use super::session::Resend;
 use super::{ModalCli, lock_read, releases};
 use crate::backend::lock::LockState;
 use crate::backend::process::{ProcessOutput, ProcessSpec};
@@ -113,7 +114,7 @@ async fn observe_with_helper(
         "orphans": request.orphans,
     });
     let spec = helper::one_shot(cli, &python, Op::Observe, &input, cli.config.read_timeout);
-    let output = super::session::run_limited(cli, Op::Observe, &spec, &input).await;
+    let output = super::session::run_limited(cli, Op::Observe, &spec, &input, Resend::Safe).await;
     let output = match output {
         Ok(output) => output,
         Err(BackendError::Timeout { timeout, .. }) => {

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::ModalCli;
 use super::cli_json::dict_entries;
 use super::helper::{self, Op};
+use super::session::Resend;
 use crate::backend::BackendError;
 use crate::backend::releases::{
     KEEP, RELEASES_DICT, ReleaseRecord, Releases, ReleasesState, parse_value,
@@ -139,7 +140,9 @@ pub async fn write(
     });
     let spec = helper::one_shot(cli, &python, Op::Observe, &input, cli.config.read_timeout);
     let command = format!("the release record of `{}` in `{environment}`", record.app);
-    let output = super::session::run_limited(cli, Op::Observe, &spec, &input).await?;
+    // Appended: a record is written once at most.
+    let output =
+        super::session::run_limited(cli, Op::Observe, &spec, &input, Resend::Never).await?;
     let reply: WriteReply = helper::reply(&output.stdout)
         .ok_or_else(|| "no reply".to_owned())
         .and_then(|reply| serde_json::from_value(reply).map_err(|error| error.to_string()))

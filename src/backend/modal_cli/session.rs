@@ -8,14 +8,16 @@
 //! start, or ends before it answers (an SDK it does not fit, an interpreter that is not Python), the
 //! request runs as before, in its own one-shot helper process, with the same fallbacks.
 //!
-//! `apply` turns it on for its run ([`enable_for_run`]) and ends it when done ([`close`]), so an apply
-//! starts `modal deploy` once per app, the apply lock's helper and this one process, whatever the number
-//! of apps; `plan`, `status` and the other commands make one read or call and keep their one-shot helper.
+//! The session belongs to a backend value ([`ModalCli::with_session`](super::ModalCli::with_session)): the
+//! command context of `apply` and `plan` gives its backend one and starts it at once, so that Python's
+//! start and the SDK's import overlap the command's own work before its first read; the other commands
+//! make one read or call and keep their one-shot helper. An apply starts `modal deploy` once per app,
+//! the apply lock's helper and this one process, whatever the number of apps.
 //! `MODALPLAN_SESSION=off` ([`crate::settings::session_helper`]) forces the one-shot helpers. Which path
 //! a run took is in its debug log (`RUST_LOG=modalplan=debug`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,13 +119,8 @@ impl Session {
         self.next.load(Ordering::Relaxed) - 1
     }
 
-    /// The reply to one request, `None` when the session ended before answering; `Err` at `timeout`.
-    async fn ask(
-        &self,
-        op: Op,
-        request: &serde_json::Value,
-        timeout: Duration,
-    ) -> Result<Option<serde_json::Value>, ()> {
+    /// The answer to one request.
+    async fn ask(&self, op: Op, request: &serde_json::Value, timeout: Duration) -> Answer {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
         {
@@ -132,109 +129,128 @@ impl Session {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let Some(waiters) = waiters.as_mut() else {
-                return Ok(None);
+                return Answer::NotSent;
             };
             waiters.insert(id, sender);
         }
         let bytes = helper::request_line(id, op, request).into_bytes();
         {
             let mut stdin = self.stdin.lock().await;
+            // A write that fails found the pipe closed: the helper is gone and read none of it.
             if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
-                return Ok(None);
+                return Answer::NotSent;
             }
         }
         match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(reply)) => Ok(Some(reply)),
-            Ok(Err(_)) => Ok(None),
-            Err(_) => Err(()),
+            Ok(Ok(reply)) => Answer::Reply(reply),
+            Ok(Err(_)) => Answer::Lost,
+            Err(_) => Answer::TimedOut,
         }
     }
 }
 
-/// Whether this run carries its helper requests in the session (set by [`enable_for_run`]).
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
-/// The run's session: started on the first request after [`enable_for_run`], ended by [`close`].
-static SLOT: tokio::sync::Mutex<Slot> = tokio::sync::Mutex::const_new(Slot::Idle);
-
+/// What became of one request sent to the session.
 #[derive(Debug)]
+enum Answer {
+    Reply(serde_json::Value),
+    /// The session had ended before the request reached it.
+    NotSent,
+    /// The session ended after it was sent and before it answered: it may have been carried out.
+    Lost,
+    TimedOut,
+}
+
+/// Whether a request the session lost (see [`Answer::Lost`]) may run again in a one-shot helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// A read, or a call in mock mode: running it twice changes nothing.
+    Safe,
+    /// A write (a release record is appended): it runs once at most, and a lost answer is an error.
+    Never,
+}
+
+/// A backend's session helper: started by [`SessionSlot::start`] (or on the first request), ended by
+/// [`SessionSlot::close`] or when the backend that owns it is dropped (the process is killed with it).
+#[derive(Debug, Default)]
+pub struct SessionSlot {
+    state: tokio::sync::Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
 enum Slot {
-    /// Not asked for yet.
+    /// Not started yet.
+    #[default]
     Idle,
     Running(Arc<Session>),
-    /// It could not start (or the run closed it): every request runs in its own helper.
+    /// It could not start (or was closed): every request runs in its own helper.
     Unavailable,
 }
 
-/// Makes the rest of this run (an `apply`) send its reads, re-checks, read-backs, smoke calls and release
-/// records to one session helper, unless [`settings::session_helper`](crate::settings::session_helper)
-/// is off. Without it every request runs in its own one-shot helper process, as `plan`'s one read does.
-pub fn enable_for_run() {
-    if crate::settings::session_helper() {
-        ENABLED.store(true, Ordering::Relaxed);
-    } else {
-        tracing::debug!(
-            "MODALPLAN_SESSION is off: one helper process per read, smoke call and release record"
-        );
+impl SessionSlot {
+    /// Starts the helper now unless it runs already (or could not start), so that its Python start and
+    /// SDK import overlap whatever the command does before its first request.
+    pub async fn start(&self, cli: &ModalCli) {
+        let _ = self.session(cli).await;
     }
-}
 
-/// Ends the run's session, if one runs: its standard input closes and the process is killed (every
-/// request has had its answer by then). Later requests run in one-shot helpers.
-pub async fn close() {
-    ENABLED.store(false, Ordering::Relaxed);
-    let mut slot = SLOT.lock().await;
-    if let Slot::Running(session) = std::mem::replace(&mut *slot, Slot::Unavailable) {
-        tracing::debug!(
-            "the session helper answered {} requests; ending it",
-            session.asked()
-        );
+    /// Ends the session, if one runs: its standard input closes and the process is killed (every request
+    /// has had its answer by then). Later requests run in one-shot helpers.
+    pub async fn close(&self) {
+        let mut slot = self.state.lock().await;
+        if let Slot::Running(session) = std::mem::replace(&mut *slot, Slot::Unavailable) {
+            tracing::debug!(
+                "the session helper answered {} requests; ending it",
+                session.asked()
+            );
+        }
     }
-}
 
-async fn session(cli: &ModalCli) -> Option<Arc<Session>> {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return None;
-    }
-    let mut slot = SLOT.lock().await;
-    match &*slot {
-        Slot::Running(session) => Some(Arc::clone(session)),
-        Slot::Unavailable => None,
-        Slot::Idle => match Session::start(cli).await {
-            Ok(session) => {
-                tracing::debug!(
-                    "the session helper started (pid {}): this run's reads, smoke calls and release records go to it",
-                    session
-                        .pid
-                        .map_or_else(|| "?".to_owned(), |pid| pid.to_string())
-                );
-                let session = Arc::new(session);
-                *slot = Slot::Running(Arc::clone(&session));
-                Some(session)
-            }
-            Err(reason) => {
-                tracing::debug!(
-                    "the session helper did not start ({reason}): one helper process per request"
-                );
-                *slot = Slot::Unavailable;
-                None
-            }
-        },
+    async fn session(&self, cli: &ModalCli) -> Option<Arc<Session>> {
+        let mut slot = self.state.lock().await;
+        match &*slot {
+            Slot::Running(session) => Some(Arc::clone(session)),
+            Slot::Unavailable => None,
+            Slot::Idle => match Session::start(cli).await {
+                Ok(session) => {
+                    tracing::debug!(
+                        "the session helper started (pid {}): this run's reads, smoke calls and release records go to it",
+                        session
+                            .pid
+                            .map_or_else(|| "?".to_owned(), |pid| pid.to_string())
+                    );
+                    let session = Arc::new(session);
+                    *slot = Slot::Running(Arc::clone(&session));
+                    Some(session)
+                }
+                Err(reason) => {
+                    tracing::debug!(
+                        "the session helper did not start ({reason}): one helper process per request"
+                    );
+                    *slot = Slot::Unavailable;
+                    None
+                }
+            },
+        }
     }
 }
 
 /// Runs one helper request: through the session when it answers, else as `spec` (the one-shot helper
 /// with `input` on its standard input). The output reads as the one-shot helper's; a timeout is
-/// `spec`'s.
+/// `spec`'s. A request the session lost runs again in the one-shot helper only when `resend` allows it.
 pub async fn run(
     cli: &ModalCli,
     op: Op,
     spec: &ProcessSpec,
     input: &serde_json::Value,
+    resend: Resend,
 ) -> Result<ProcessOutput, BackendError> {
-    if let Some(session) = session(cli).await {
+    let session = match &cli.session {
+        Some(slot) => slot.session(cli).await,
+        None => None,
+    };
+    if let Some(session) = session {
         match session.ask(op, input, spec.timeout).await {
-            Ok(Some(reply)) => {
+            Answer::Reply(reply) => {
                 // As the one-shot helper would have written it.
                 return Ok(ProcessOutput {
                     exit_code: Some(0),
@@ -242,10 +258,21 @@ pub async fn run(
                     stderr: String::new(),
                 });
             }
-            Ok(None) => {
+            Answer::NotSent => {
                 tracing::debug!("the session helper ended; running the one-shot helper");
             }
-            Err(()) => {
+            Answer::Lost if resend == Resend::Safe => {
+                tracing::debug!(
+                    "the session helper ended before it answered; running the request again in the one-shot helper"
+                );
+            }
+            Answer::Lost => {
+                return Err(BackendError::UnexpectedOutput {
+                    command: spec.display(),
+                    reason: "the session helper ended before it answered, so whether it was carried out is not known; it is not sent again".into(),
+                });
+            }
+            Answer::TimedOut => {
                 return Err(BackendError::Timeout {
                     command: spec.display(),
                     timeout: spec.timeout,
@@ -262,11 +289,83 @@ pub async fn run_limited(
     op: Op,
     spec: &ProcessSpec,
     input: &serde_json::Value,
+    resend: Resend,
 ) -> Result<ProcessOutput, BackendError> {
     let _permit = cli
         .permits
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    run(cli, op, spec, input).await
+    run(cli, op, spec, input, resend).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use super::{Resend, run};
+    use crate::backend::BackendError;
+    use crate::backend::modal_cli::helper::{self, Op};
+    use crate::backend::modal_cli::{CliConfig, ModalCli};
+
+    /// An interpreter that, run as the session helper, reads one request and dies without answering;
+    /// run as a one-shot helper, it answers `{"ok": true}` and notes that it ran in `ran`.
+    fn dying_interpreter(dir: &Path) -> (PathBuf, PathBuf) {
+        let ran = dir.join("one-shot-ran");
+        let script = dir.join("python");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nread -r first\ncase \"$first\" in\n  *'\"session\"'*) read -r request; exit 1 ;;\nesac\necho ran >> '{}'\necho '{{\"id\": 0, \"reply\": {{\"ok\": true}}}}'\n",
+                ran.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (script, ran)
+    }
+
+    async fn lost_request(resend: Resend) -> (Result<String, BackendError>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let (python, ran) = dying_interpreter(dir.path());
+        let cli = ModalCli::new(
+            CliConfig {
+                argv: vec!["modal".into()],
+                python: Some(python.clone()),
+                env: BTreeMap::new(),
+                read_timeout: Duration::from_secs(20),
+            },
+            1,
+        )
+        .with_session();
+        cli.start_session().await;
+        let input = serde_json::json!({"mode": "record"});
+        let spec = helper::one_shot(&cli, &python, Op::Observe, &input, Duration::from_secs(20));
+        let output = run(&cli, Op::Observe, &spec, &input, resend)
+            .await
+            .map(|output| output.stdout);
+        (output, ran.exists())
+    }
+
+    #[tokio::test]
+    async fn a_lost_read_runs_again_in_a_one_shot_helper() {
+        let (output, ran) = lost_request(Resend::Safe).await;
+        assert_eq!(output.unwrap(), "{\"id\": 0, \"reply\": {\"ok\": true}}\n");
+        assert!(ran, "the one-shot helper ran the request again");
+    }
+
+    #[tokio::test]
+    async fn a_lost_write_is_not_sent_again_and_fails() {
+        let (output, ran) = lost_request(Resend::Never).await;
+        let error = output.unwrap_err();
+        assert!(
+            matches!(&error, BackendError::UnexpectedOutput { reason, .. }
+                if reason == "the session helper ended before it answered, so whether it was carried out is not known; it is not sent again"),
+            "{error:?}"
+        );
+        assert!(!ran, "the request was not sent to a one-shot helper");
+    }
 }

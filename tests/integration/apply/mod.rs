@@ -278,7 +278,7 @@ fn code_of(project: &Project) -> Value {
     let manifest = modalplan::manifest::load(&project.dir.path().join("processors.toml"))
         .unwrap()
         .manifest;
-    serde_json::to_value(modalplan::commands::plan::code_snapshot(&manifest).unwrap()).unwrap()
+    serde_json::to_value(manifest.modal.code_snapshot().unwrap()).unwrap()
 }
 
 fn manifest_sha256(project: &Project) -> String {

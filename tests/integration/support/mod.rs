@@ -14,7 +14,7 @@ pub fn tag_of(
     processor: &modalplan::manifest::valid::Processor,
     deployment: &modalplan::manifest::valid::Deployment,
 ) -> String {
-    let code = modalplan::commands::plan::code_snapshot(manifest).unwrap();
+    let code = manifest.modal.code_snapshot().unwrap();
     modalplan::fingerprint::Fingerprint::of(modalplan::fingerprint::FingerprintInputs {
         reference: &processor.reference,
         deployment,
