@@ -1,10 +1,10 @@
 //! `modalplan deploy`: one processor to the caller's sandbox, through the same plan and apply path as
 //! `modalplan apply` (re-check, deploy, smoke check, and a stop or rollback of what fails).
 
-use super::context::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target::{self, NameChoice};

@@ -1,8 +1,8 @@
 //! `modalplan invoke`: calls a deployed processor with a payload and prints its result as JSON.
 
-use super::context::Context;
 use std::time::Duration;
 
+use super::context::Context;
 use crate::error::Error;
 use serde_json::Value;
 

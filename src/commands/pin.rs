@@ -2,9 +2,9 @@
 //! writes the pin, `repository:tag@sha256:...`, into `processors.toml` (only that value changes, see
 //! [`super::pin_edit`]); `pin --check` tells a scheduled job when a recorded tag has moved.
 
-use super::context::Context;
 use std::fmt::Write as _;
 
+use super::context::Context;
 use crate::codes::Code;
 use crate::error::Error;
 use toml_edit::DocumentMut;

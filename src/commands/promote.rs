@@ -2,11 +2,11 @@
 //! overrides the images live upstream that the gate lets through (see [`crate::plan::promote`]),
 //! so that promotion is a reviewed commit of the manifest. One read of Modal, then one atomic write.
 
-use super::context::Context;
 use std::fmt::Write as _;
 
 use toml_edit::DocumentMut;
 
+use super::context::Context;
 use super::pin_edit::{self, PinPlace};
 use super::target;
 use crate::backend::ModalBackend;

@@ -4,10 +4,10 @@
 //! A name does not say where the user ends and the branch begins, so an app is kept when any branch of
 //! the remote could be its branch: a prune never stops an app whose branch may still exist.
 
-use super::context::Context;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target;

@@ -1,10 +1,10 @@
 //! `modalplan secrets check`: the secrets policy of one environment, present or missing, who needs each,
 //! and the command that creates a missing one. Only names are read from Modal, never values.
 
-use super::context::Context;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target;

@@ -5,10 +5,10 @@
 //! to the backend, which passes them on standard input (never on a command line). Nothing prints a value:
 //! the report names secrets and keys only.
 
-use super::context::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::secret_source::SecretSource;

@@ -1,8 +1,8 @@
 //! `modalplan smoke`: re-runs the smoke checks of deployed apps, one line per app.
 
-use super::context::Context;
 use std::fmt::Write as _;
 
+use super::context::Context;
 use crate::error::Error;
 use futures_util::future::join_all;
 

@@ -1,9 +1,9 @@
 //! `modalplan status`: what is deployed for each ref of one environment, whether it matches the manifest
 //! (the deploy tag against the fingerprint `plan` computes), and the environment's apply lock.
 
-use super::context::Context;
 use std::fmt::Write as _;
 
+use super::context::Context;
 use crate::error::Error;
 
 use super::target;
