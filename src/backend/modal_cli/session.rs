@@ -35,14 +35,15 @@ type Waiters = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<serde_json::Value>>
 /// The running helper.
 #[derive(Debug)]
 pub struct Session {
-    stdin: tokio::sync::Mutex<ChildStdin>,
+    /// `None` once [`Session::end`] closed it.
+    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     /// Requests waiting for their reply; `None` once the helper ended.
     waiters: Waiters,
     next: AtomicU64,
     /// Its process id, for the debug log.
     pid: Option<u32>,
-    /// Killed when the last handle goes (the helper also ends when its standard input closes).
-    _child: Mutex<Child>,
+    /// Killed when the last handle goes, unless [`Session::end`] saw it end by itself.
+    child: tokio::sync::Mutex<Child>,
 }
 
 impl Session {
@@ -106,12 +107,25 @@ impl Session {
             }
         });
         Ok(Session {
-            stdin: tokio::sync::Mutex::new(stdin),
+            stdin: tokio::sync::Mutex::new(Some(stdin)),
             waiters,
             next: AtomicU64::new(1),
             pid,
-            _child: Mutex::new(child),
+            child: tokio::sync::Mutex::new(child),
         })
+    }
+
+    /// Closes its standard input, on which the helper exits by itself, and waits for that (so that its
+    /// CPU time is accounted to modalplan); killed when it has not ended within a second.
+    async fn end(&self) {
+        self.stdin.lock().await.take();
+        let mut child = self.child.lock().await;
+        if tokio::time::timeout(Duration::from_secs(1), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.start_kill();
+        }
     }
 
     /// How many requests it was sent.
@@ -136,6 +150,9 @@ impl Session {
         let bytes = helper::request_line(id, op, request).into_bytes();
         {
             let mut stdin = self.stdin.lock().await;
+            let Some(stdin) = stdin.as_mut() else {
+                return Answer::NotSent;
+            };
             // A write that fails found the pipe closed: the helper is gone and read none of it.
             if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
                 return Answer::NotSent;
@@ -193,8 +210,8 @@ impl SessionSlot {
         let _ = self.session(cli).await;
     }
 
-    /// Ends the session, if one runs: its standard input closes and the process is killed (every request
-    /// has had its answer by then). Later requests run in one-shot helpers.
+    /// Ends the session, if one runs: its standard input closes and the process ends (every request has
+    /// had its answer by then). Later requests run in one-shot helpers.
     pub async fn close(&self) {
         let mut slot = self.state.lock().await;
         if let Slot::Running(session) = std::mem::replace(&mut *slot, Slot::Unavailable) {
@@ -202,6 +219,7 @@ impl SessionSlot {
                 "the session helper answered {} requests; ending it",
                 session.asked()
             );
+            session.end().await;
         }
     }
 
