@@ -39,25 +39,19 @@ pub async fn execute(
     let mut tasks = JoinSet::new();
     let mut task_index = HashMap::new();
     let mut announced_interrupt = false;
+    let mut launched = 0;
 
     for (index, action) in plan.actions.iter().enumerate() {
         if let Some(report) = not_executed(action, &context.settings) {
             reports[index] = Some(report);
             continue;
         }
-        let permit = if context.interrupt.requested() {
-            None
-        } else {
-            tokio::select! {
-                biased;
-                () = context.interrupt.wait() => None,
-                permit = Arc::clone(&permits).acquire_owned() => permit.ok(),
-            }
-        };
+        let permit = slot(&context, &permits, launched).await;
         let stop_launching = context.interrupt.requested()
             || (context.settings.fail_fast && context.failed.load(Ordering::SeqCst));
         match permit {
             Some(permit) if !stop_launching => {
+                launched += 1;
                 let context = Arc::clone(&context);
                 let action = action.clone();
                 let handle = tasks.spawn(async move {
@@ -125,6 +119,31 @@ pub async fn execute(
         interrupted: context.interrupt.requested(),
         duration: started.elapsed(),
     }
+}
+
+/// A free slot for the next launch, `None` once an interrupt came first. The first wave's launches after
+/// the first wait [`ApplySettings::launch_spacing`] more (see [`super::launch_spacing`]).
+async fn slot(
+    context: &Context,
+    permits: &Arc<Semaphore>,
+    launched: usize,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if context.interrupt.requested() {
+        return None;
+    }
+    let permit = tokio::select! {
+        biased;
+        () = context.interrupt.wait() => None,
+        permit = Arc::clone(permits).acquire_owned() => permit.ok(),
+    }?;
+    let spacing = context.settings.launch_spacing;
+    if !spacing.is_zero() && launched > 0 && launched < context.settings.parallelism {
+        tokio::select! {
+            () = context.interrupt.wait() => {}
+            () = tokio::time::sleep(spacing) => {}
+        }
+    }
+    Some(permit)
 }
 
 /// The report of an action the executor does not run: no-ops, orphans left alone, blocked ones, and

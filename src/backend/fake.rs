@@ -124,6 +124,8 @@ struct State {
     apps: BTreeMap<(String, String), FakeApp>,
     secrets: BTreeMap<String, BTreeSet<String>>,
     calls: Vec<FakeCall>,
+    /// When each deploy started (tokio's clock, so a test with paused time reads exact offsets).
+    deploy_starts: Vec<(String, tokio::time::Instant)>,
     /// Every observe request so far, in order (kept apart from `calls`: reads change nothing).
     observe_requests: Vec<ObserveRequest>,
     deploy_faults: BTreeMap<String, DeployFault>,
@@ -271,6 +273,11 @@ impl FakeBackend {
     }
 
     /// [`FakeCall::short`] of every call so far.
+    /// Each deploy's app and when it started.
+    pub fn deploy_starts(&self) -> Vec<(String, tokio::time::Instant)> {
+        self.state().deploy_starts.clone()
+    }
+
     pub fn call_log(&self) -> Vec<String> {
         self.state().calls.iter().map(FakeCall::short).collect()
     }
@@ -462,6 +469,9 @@ impl ModalBackend for FakeBackend {
                 tag: request.tag.clone(),
                 env: request.env.clone(),
             });
+            state
+                .deploy_starts
+                .push((request.app_name.clone(), tokio::time::Instant::now()));
             state.deploys_running += 1;
             state.max_deploys_running = state.max_deploys_running.max(state.deploys_running);
             let delay = state

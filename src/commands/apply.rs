@@ -129,6 +129,10 @@ async fn execute(
         deploy_timeout: manifest.modal.deploy_timeout,
         protect: manifest.protect.clone(),
         grace_period: Duration::from_secs(args.grace_period),
+        launch_spacing: apply::launch_spacing(
+            parallelism,
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        ),
         provenance: crate::sandbox::provenance(&args.selection.manifest.manifest).await,
     };
     let changes = plan

@@ -103,6 +103,8 @@ pub async fn run(args: &DeployArgs, interrupt: &Interrupt) -> Result<ExitStatus,
         deploy_timeout: sandbox.modal.deploy_timeout,
         protect: sandbox.protect.clone(),
         grace_period: GRACE_PERIOD,
+        // One app: nothing to spread.
+        launch_spacing: std::time::Duration::ZERO,
         provenance: crate::sandbox::provenance(&sandbox.path).await,
     };
     let events: apply::EventSink = Arc::new(|event: &Event| {

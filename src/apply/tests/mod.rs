@@ -39,6 +39,7 @@ fn settings(log_dir: &std::path::Path) -> ApplySettings {
         deploy_timeout: Duration::from_secs(60),
         protect: Vec::new(),
         grace_period: Duration::from_secs(5),
+        launch_spacing: Duration::ZERO,
         provenance: crate::apply::Provenance {
             manifest: Some("processors.toml".into()),
             commit: Some("0123abc".into()),

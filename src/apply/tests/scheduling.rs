@@ -66,6 +66,51 @@ async fn fail_fast_starts_nothing_after_the_first_failure() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_first_wave_is_launched_spaced_and_the_rest_as_slots_free() {
+    let logs = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    backend.set_deploy_delay(Duration::from_secs(2));
+    let mut spaced = settings(logs.path());
+    spaced.parallelism = 3;
+    spaced.launch_spacing = Duration::from_millis(500);
+    let actions = (0..5).map(|n| create(&format!("app-{n}"))).collect();
+    let began = tokio::time::Instant::now();
+    let run = run(&backend, &plan(actions), &spaced).await;
+    assert_eq!(run.report.failed(), 0);
+    let starts: Vec<(String, u128)> = backend
+        .deploy_starts()
+        .into_iter()
+        .map(|(app, at)| (app, (at - began).as_millis()))
+        .collect();
+    // Half a second apart until the first wave is out; then each starts when a slot frees (2 s deploys).
+    assert_eq!(
+        starts,
+        [
+            ("app-0".to_owned(), 0),
+            ("app-1".to_owned(), 500),
+            ("app-2".to_owned(), 1000),
+            ("app-3".to_owned(), 2000),
+            ("app-4".to_owned(), 2500),
+        ]
+    );
+}
+
+#[test]
+fn deploys_are_spaced_only_when_more_start_at_once_than_twice_the_cores() {
+    assert_eq!(crate::apply::launch_spacing(4, 2), Duration::ZERO);
+    assert_eq!(
+        crate::apply::launch_spacing(5, 2),
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        crate::apply::launch_spacing(10, 2),
+        Duration::from_millis(500)
+    );
+    assert_eq!(crate::apply::launch_spacing(8, 4), Duration::ZERO);
+    assert_eq!(crate::apply::launch_spacing(1, 0), Duration::ZERO);
+}
+
 #[tokio::test]
 async fn parallelism_bounds_the_deploys_running_at_once() {
     let logs = tempfile::tempdir().unwrap();
