@@ -134,6 +134,24 @@ fn counted(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
         .collect()
 }
 
+/// Runs modalplan in `project` with the wrappers of `recorder`, a debug log and `env`; it must exit 0.
+fn run_recorded(
+    project: &Project,
+    recorder: &ArgvRecorder,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let output = project
+        .command(args)
+        .envs(recorder.envs())
+        .env("RUST_LOG", "modalplan=debug")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run modalplan");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    output
+}
+
 /// Applies the three apps with the wrappers in place; the output, what was started, who ran `git`.
 fn apply(
     cli: ModalCli,
@@ -148,25 +166,18 @@ fn apply(
     commit(project.path());
     let recorder = ArgvRecorder::new(&project.emulator);
     let git = GitRecorder::new();
-    let output = project
-        .command(&[
+    let path = git.path();
+    let output = run_recorded(
+        &project,
+        &recorder,
+        &[
             "apply",
             "--yes",
             "--no-registry-check",
             "--parallelism",
             "3",
-        ])
-        .envs(recorder.envs())
-        .env("PATH", git.path())
-        .env("RUST_LOG", "modalplan=debug")
-        .envs(extra_env.iter().copied())
-        .output()
-        .expect("run modalplan");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{cli:?}: {}",
-        describe(&output)
+        ],
+        &[&[("PATH", path.as_str())], extra_env].concat(),
     );
     for expected in [
         "llm-litellm-v1 | main | deployed v3 | v3",
@@ -255,18 +266,11 @@ fn with_the_session_off_each_request_has_its_own_helper_and_the_apply_reads_the_
 fn plan(cli: ModalCli, extra_env: &[(&str, &str)]) -> (Output, BTreeMap<String, usize>) {
     let project = Project::new(cli, &three_apps());
     let recorder = ArgvRecorder::new(&project.emulator);
-    let output = project
-        .command(&["plan", "--no-registry-check"])
-        .envs(recorder.envs())
-        .env("RUST_LOG", "modalplan=debug")
-        .envs(extra_env.iter().copied())
-        .output()
-        .expect("run modalplan");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{cli:?}: {}",
-        describe(&output)
+    let output = run_recorded(
+        &project,
+        &recorder,
+        &["plan", "--no-registry-check"],
+        extra_env,
     );
     assert!(
         text(&output.stdout).contains("Plan: 2 to create, 1 to update, 0 to stop, 0 blocked.\n"),
