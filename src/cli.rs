@@ -278,7 +278,8 @@ pub struct ApplyArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// How many deploys run at once.
+    /// How many deploys run at once. Above twice the machine's cores, the first ones are launched half a
+    /// second apart so that their starts do not hold each other up.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
 
