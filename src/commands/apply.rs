@@ -26,7 +26,7 @@ pub async fn run(args: &ApplyArgs, interrupt: &Interrupt) -> Result<ExitStatus, 
             "warning: --no-lock: applying without the apply lock; another apply may deploy the same apps at the same time\n",
         );
     }
-    let context = Context::load_for_plan(&args.selection.manifest.manifest)?;
+    let context = Context::load_for_plan(&args.selection.manifest.manifest)?.with_session();
     let saved = match &args.plan_file {
         Some(path) => {
             Some(crate::saved_plan::load(path).map_err(|error| Error::SavedPlan { error })?)

@@ -23,6 +23,8 @@ pub struct Context {
     /// Built on first use: a command that fails before it talks to Modal never looks for `modal`, and
     /// `secrets sync` masks its values before anything (the backend's debug line too) is written.
     backend: OnceLock<Arc<ModalCli>>,
+    /// Whether the backend carries its helper requests in one session helper ([`Context::with_session`]).
+    session: bool,
 }
 
 impl Context {
@@ -86,17 +88,24 @@ impl Context {
         Self {
             manifest,
             backend: OnceLock::new(),
+            session: false,
         }
     }
 
-    /// Gives the backend its session helper ([`ModalCli::with_session`]) and starts it now, so that the
-    /// interpreter's start and the SDK's import run while the command does its own work. Called before
-    /// anything else asks for the backend.
+    /// The same context, whose backend will carry its reads, smoke calls and release records in one
+    /// session helper ([`ModalCli::with_session`]). Taken by value, so no backend was built without it.
+    #[must_use]
+    pub fn with_session(self) -> Self {
+        Self {
+            session: true,
+            ..self
+        }
+    }
+
+    /// Starts the backend's session helper now, if it has one, so that the interpreter's start and the
+    /// SDK's import run while the command does its own work.
     pub async fn start_session(&self) {
-        let backend = self
-            .backend
-            .get_or_init(|| Arc::new(backend_for(&self.manifest).with_session()));
-        backend.start_session().await;
+        self.backend().start_session().await;
     }
 
     /// Ends the session helper, if one runs.
@@ -108,10 +117,14 @@ impl Context {
 
     /// The one backend of this command.
     pub fn backend(&self) -> Arc<ModalCli> {
-        Arc::clone(
-            self.backend
-                .get_or_init(|| Arc::new(backend_for(&self.manifest))),
-        )
+        Arc::clone(self.backend.get_or_init(|| {
+            let backend = backend_for(&self.manifest);
+            Arc::new(if self.session {
+                backend.with_session()
+            } else {
+                backend
+            })
+        }))
     }
 
     /// The code every deploy of the manifest ships ([`ModalSettings::code_snapshot`]).

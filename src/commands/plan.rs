@@ -21,11 +21,12 @@ const COMMENT_BUDGET: usize = crate::github::comment::COMMENT_LIMIT - 200;
 use crate::settings::REGISTRY_TIMEOUT;
 
 pub async fn run(args: &PlanArgs) -> Result<ExitStatus, Error> {
-    let context = Context::load_for_plan(&args.selection.manifest.manifest)?;
+    let mut context = Context::load_for_plan(&args.selection.manifest.manifest)?;
     // Its one read goes to a helper started now, so that Python starts while the code is hashed.
     if ReadPath::from_env() != ReadPath::Cli {
-        context.start_session().await;
+        context = context.with_session();
     }
+    context.start_session().await;
     let plan = make_plan(&context, &args.selection, LockRead::Show).await;
     context.close().await;
     let plan = plan?;

@@ -129,7 +129,7 @@ pub struct ModalCli {
     pub retry: crate::backend::retry::RetryPolicy,
     /// The long-lived helper that carries this backend's helper requests ([`ModalCli::with_session`]);
     /// `None`: one helper process per request.
-    pub session: Option<Arc<session::SessionSlot>>,
+    session: Option<Arc<session::SessionSlot>>,
 }
 
 impl ModalCli {
